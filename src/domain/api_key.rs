@@ -1,0 +1,114 @@
+//! The API-key record and its computed status.
+
+use super::audit::Actor;
+use super::fields::{KeyName, Metadata};
+use super::ids::{KeyId, OrgId, ServiceAccountId};
+use super::ip::IpAllowlist;
+use super::key_format::{Environment, KeyKind};
+use super::rate_limit::RateLimitPolicy;
+use super::role::Role;
+use super::scope::Scopes;
+use super::time::UnixMs;
+
+/// Status is derived from the timestamps, never stored, so it cannot drift from them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyStatus {
+    Active,
+    Expired,
+    Revoked,
+}
+
+/// A stored API key: display fields and policy, never the secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKey {
+    pub id: KeyId,
+    pub org_id: OrgId,
+    pub service_account_id: ServiceAccountId,
+    pub name: KeyName,
+    pub kind: KeyKind,
+    pub environment: Environment,
+    pub prefix: String,
+    pub start: String,
+    pub role: Role,
+    pub scopes: Scopes,
+    pub ip_allowlist: IpAllowlist,
+    pub expires_at: Option<UnixMs>,
+    pub rate_limit: Option<RateLimitPolicy>,
+    pub metadata: Metadata,
+    pub created_at: UnixMs,
+    pub created_by: Actor,
+    pub last_used_at: Option<UnixMs>,
+    pub revoked_at: Option<UnixMs>,
+    pub revoked_by: Option<Actor>,
+    pub rotated_from: Option<KeyId>,
+}
+
+impl ApiKey {
+    /// Revoked wins over expired; a key is expired from the millisecond `now >= expires_at`.
+    pub fn status(&self, now: UnixMs) -> KeyStatus {
+        if self.revoked_at.is_some() {
+            KeyStatus::Revoked
+        } else if self.expires_at.is_some_and(|exp| now >= exp) {
+            KeyStatus::Expired
+        } else {
+            KeyStatus::Active
+        }
+    }
+
+    /// `sk_live_AbCd`: enough to recognise a key in logs and audit events, useless to an attacker.
+    pub fn display_prefix(&self) -> String {
+        format!("{}{}", self.prefix, self.start)
+    }
+}
+
+/// What the store needs to insert a key; the caller has already validated every field.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub key: ApiKey,
+    pub hash: [u8; 32],
+    pub pepper_version: i32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(expires_at: Option<i64>, revoked_at: Option<i64>) -> ApiKey {
+        ApiKey {
+            id: KeyId::generate(),
+            org_id: OrgId::generate(),
+            service_account_id: ServiceAccountId::generate(),
+            name: KeyName::from_store("k".into()),
+            kind: KeyKind::Secret,
+            environment: Environment::Live,
+            prefix: "sk_live_".into(),
+            start: "AbCd".into(),
+            role: Role::Member,
+            scopes: Scopes::default(),
+            ip_allowlist: IpAllowlist::default(),
+            expires_at: expires_at.map(UnixMs),
+            rate_limit: None,
+            metadata: Metadata::default(),
+            created_at: UnixMs(0),
+            created_by: Actor::System,
+            last_used_at: None,
+            revoked_at: revoked_at.map(UnixMs),
+            revoked_by: None,
+            rotated_from: None,
+        }
+    }
+
+    #[test]
+    fn expiry_takes_effect_at_the_exact_millisecond() {
+        let k = key(Some(1000), None);
+        assert_eq!(k.status(UnixMs(999)), KeyStatus::Active);
+        assert_eq!(k.status(UnixMs(1000)), KeyStatus::Expired);
+        assert_eq!(k.status(UnixMs(1001)), KeyStatus::Expired);
+    }
+
+    #[test]
+    fn revoked_wins_over_expired() {
+        assert_eq!(key(Some(10), Some(5)).status(UnixMs(20)), KeyStatus::Revoked);
+        assert_eq!(key(None, None).status(UnixMs(i64::MAX)), KeyStatus::Active);
+    }
+}

@@ -1,0 +1,118 @@
+//! Rows the store returns and accepts beyond the domain types.
+
+use crate::domain::fields::{Email, Name};
+use crate::domain::ids::{OrgId, ServiceAccountId, SessionId, UserId};
+use crate::domain::role::Role;
+use crate::domain::time::UnixMs;
+use uuid::Uuid;
+
+/// Most items one page may hold.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+/// Items per page when the request says 0.
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+
+/// A page request: how many, and after which id (ids are time-ordered UUIDv7).
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest {
+    pub size: u32,
+    pub after: Option<Uuid>,
+}
+
+/// One page of results and the cursor for the next, if there is more.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<Uuid>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Org {
+    pub id: OrgId,
+    pub name: Name,
+    pub created_at: UnixMs,
+}
+
+/// A user to create, with the argon2id PHC string of its password.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub id: UserId,
+    pub org_id: OrgId,
+    pub email: Email,
+    pub password_hash: String,
+    pub role: Role,
+    pub created_at: UnixMs,
+}
+
+/// A member of an org, as the API shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub id: UserId,
+    pub org_id: OrgId,
+    pub email: String,
+    pub role: Role,
+    pub created_at: UnixMs,
+}
+
+/// What login needs: the member and its password hash.
+#[derive(Debug, Clone)]
+pub struct LoginRecord {
+    pub user: User,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceAccount {
+    pub id: ServiceAccountId,
+    pub org_id: OrgId,
+    pub name: Name,
+    pub role: Role,
+    pub created_at: UnixMs,
+}
+
+/// One login: every refresh token and access token of it shares the session id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    pub id: SessionId,
+    pub org_id: OrgId,
+    pub user_id: UserId,
+    pub user_agent: String,
+    pub remember_me: bool,
+    pub created_at: UnixMs,
+    pub revoked_at: Option<UnixMs>,
+}
+
+/// A refresh token to store: its keyed hash and lifetime, never the token.
+#[derive(Debug, Clone)]
+pub struct NewRefreshToken {
+    pub hash: [u8; 32],
+    pub session_id: SessionId,
+    pub created_at: UnixMs,
+    pub expires_at: UnixMs,
+}
+
+/// How a refresh attempt ended.
+///
+/// Policy: a token is single-use. Presenting a token that was already exchanged is treated
+/// as theft: the whole session is revoked (and audited) before `Reused` is returned. A
+/// different User-Agent is refused without consuming the token.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RefreshOutcome {
+    Rotated(Session),
+    NotFound,
+    Expired,
+    SessionRevoked,
+    UserAgentMismatch,
+    Reused(Session),
+}
+
+/// The public half of a JWT signing key. The private half is derived from the configured
+/// signing secret and the `kid`, so every replica on the store signs with the same keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub public_key: Vec<u8>,
+    pub created_at: UnixMs,
+    /// Before this time the key is published in JWKS but not yet used to sign, so every
+    /// verifier has it by the time the first token signed with it arrives.
+    pub activates_at: UnixMs,
+}
