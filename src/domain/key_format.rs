@@ -44,7 +44,9 @@ impl KeyKind {
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [KeyKind::Secret, KeyKind::Publishable].into_iter().find(|k| k.as_str() == s)
+        [KeyKind::Secret, KeyKind::Publishable]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 
@@ -56,7 +58,9 @@ impl Environment {
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [Environment::Live, Environment::Test].into_iter().find(|e| e.as_str() == s)
+        [Environment::Live, Environment::Test]
+            .into_iter()
+            .find(|e| e.as_str() == s)
     }
 }
 
@@ -130,7 +134,11 @@ pub fn parse(raw: &str) -> Option<ParsedKey> {
 /// A fresh key of the given kind and environment.
 pub fn generate(kind: KeyKind, environment: Environment) -> ParsedKey {
     let prefix = prefix_of(kind, environment);
-    let random: String = OsRng.sample_iter(&Alphanumeric).take(RANDOM_LEN).map(char::from).collect();
+    let random: String = OsRng
+        .sample_iter(&Alphanumeric)
+        .take(RANDOM_LEN)
+        .map(char::from)
+        .collect();
     let mut raw = String::with_capacity(prefix.len() + RANDOM_LEN + CHECKSUM_LEN);
     raw.push_str(prefix);
     raw.push_str(&random);
@@ -157,7 +165,10 @@ fn checksum_of(signed: &str) -> String {
 
 /// The keyed hash stored instead of a key: HMAC-SHA256 under the server pepper.
 pub fn keyed_hash(pepper: &SecretString, key: &SecretString) -> [u8; 32] {
-    hmac_sha256(pepper.expose_secret().as_bytes(), key.expose_secret().as_bytes())
+    hmac_sha256(
+        pepper.expose_secret().as_bytes(),
+        key.expose_secret().as_bytes(),
+    )
 }
 
 pub(crate) fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
@@ -191,7 +202,10 @@ mod tests {
 
     #[test]
     fn a_single_changed_character_fails_the_checksum() {
-        let raw = generate(KeyKind::Secret, Environment::Live).secret().expose_secret().to_owned();
+        let raw = generate(KeyKind::Secret, Environment::Live)
+            .secret()
+            .expose_secret()
+            .to_owned();
         let mut bytes = raw.into_bytes();
         bytes[12] = if bytes[12] == b'a' { b'b' } else { b'a' };
         let typo = String::from_utf8(bytes).expect("ascii");

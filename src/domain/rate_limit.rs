@@ -23,9 +23,17 @@ impl RateLimitPolicy {
         burst: 100,
     };
 
-    pub fn new(field: &str, limit: u32, window: Duration, burst: u32) -> Result<Self, FieldViolation> {
+    pub fn new(
+        field: &str,
+        limit: u32,
+        window: Duration,
+        burst: u32,
+    ) -> Result<Self, FieldViolation> {
         if limit == 0 || limit > MAX_LIMIT {
-            return Err(FieldViolation::new(format!("{field}.limit"), format!("must be 1-{MAX_LIMIT}")));
+            return Err(FieldViolation::new(
+                format!("{field}.limit"),
+                format!("must be 1-{MAX_LIMIT}"),
+            ));
         }
         if window < MIN_WINDOW || window > MAX_WINDOW {
             return Err(FieldViolation::new(
@@ -34,8 +42,15 @@ impl RateLimitPolicy {
             ));
         }
         if burst == 0 || burst > MAX_LIMIT {
-            return Err(FieldViolation::new(format!("{field}.burst"), format!("must be 1-{MAX_LIMIT}")));
+            return Err(FieldViolation::new(
+                format!("{field}.burst"),
+                format!("must be 1-{MAX_LIMIT}"),
+            ));
         }
-        Ok(Self { limit, window, burst })
+        Ok(Self {
+            limit,
+            window,
+            burst,
+        })
     }
 }

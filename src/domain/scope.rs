@@ -40,7 +40,9 @@ impl Scope {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
             if !ok {
-                return Err(bad("may contain only a-z, 0-9, `_`, `-`, and `.` or `:` between segments"));
+                return Err(bad(
+                    "may contain only a-z, 0-9, `_`, `-`, and `.` or `:` between segments",
+                ));
             }
         }
         Ok(Scope(raw.to_owned()))
@@ -76,7 +78,10 @@ pub struct Scopes(Vec<Scope>);
 impl Scopes {
     pub fn parse(field: &str, raw: &[String]) -> Result<Self, FieldViolation> {
         if raw.len() > MAX_SCOPES {
-            return Err(FieldViolation::new(field, format!("at most {MAX_SCOPES} scopes")));
+            return Err(FieldViolation::new(
+                field,
+                format!("at most {MAX_SCOPES} scopes"),
+            ));
         }
         let mut scopes = raw
             .iter()
@@ -116,14 +121,31 @@ mod tests {
 
     #[test]
     fn accepts_dotted_and_colon_scopes() {
-        for s in ["cameras.read", "leads.lead.write", "billing:read", "a", "cameras.*", "*"] {
+        for s in [
+            "cameras.read",
+            "leads.lead.write",
+            "billing:read",
+            "a",
+            "cameras.*",
+            "*",
+        ] {
             assert!(Scope::parse("scopes", s).is_ok(), "{s}");
         }
     }
 
     #[test]
     fn rejects_malformed_scopes() {
-        for s in ["", "Cameras.read", "a..b", "a.*.b", "a b", ".a", "a.", "a\0b", "é.read"] {
+        for s in [
+            "",
+            "Cameras.read",
+            "a..b",
+            "a.*.b",
+            "a b",
+            ".a",
+            "a.",
+            "a\0b",
+            "é.read",
+        ] {
             assert!(Scope::parse("scopes", s).is_err(), "{s:?}");
         }
     }

@@ -52,9 +52,14 @@ pub(super) fn policy_to_json(p: &Option<RateLimitPolicy>) -> Option<String> {
 fn policy_from_json(s: Option<&str>) -> Result<Option<RateLimitPolicy>, StoreError> {
     let Some(s) = s else { return Ok(None) };
     let p: PolicyJson = serde_json::from_str(s).map_err(|_| corrupt("rate limit"))?;
-    RateLimitPolicy::new("rate_limit", p.limit, Duration::from_millis(p.window_ms), p.burst)
-        .map(Some)
-        .map_err(|_| corrupt("rate limit"))
+    RateLimitPolicy::new(
+        "rate_limit",
+        p.limit,
+        Duration::from_millis(p.window_ms),
+        p.burst,
+    )
+    .map(Some)
+    .map_err(|_| corrupt("rate limit"))
 }
 
 pub(super) fn to_json<T: Serialize>(value: &T) -> String {
@@ -107,13 +112,18 @@ impl TryFrom<KeyRow> for ApiKey {
             service_account_id: ServiceAccountId(r.service_account_id),
             name: KeyName::from_store(r.name),
             kind: KeyKind::parse(&r.kind).ok_or_else(|| corrupt("key kind"))?,
-            environment: Environment::parse(&r.environment).ok_or_else(|| corrupt("environment"))?,
+            environment: Environment::parse(&r.environment)
+                .ok_or_else(|| corrupt("environment"))?,
             prefix: r.prefix,
             start: r.start,
             role: role(&r.role)?,
-            scopes: Scopes::parse("scopes", &strings(&r.scopes, "scopes")?).map_err(|_| corrupt("scopes"))?,
-            ip_allowlist: IpAllowlist::parse("ip_allowlist", &strings(&r.ip_allowlist, "ip allowlist")?)
-                .map_err(|_| corrupt("ip allowlist"))?,
+            scopes: Scopes::parse("scopes", &strings(&r.scopes, "scopes")?)
+                .map_err(|_| corrupt("scopes"))?,
+            ip_allowlist: IpAllowlist::parse(
+                "ip_allowlist",
+                &strings(&r.ip_allowlist, "ip allowlist")?,
+            )
+            .map_err(|_| corrupt("ip allowlist"))?,
             expires_at: r.expires_at.map(UnixMs),
             rate_limit: policy_from_json(r.rate_limit.as_deref())?,
             metadata: Metadata::from_store(map(&r.metadata, "metadata")?),

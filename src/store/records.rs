@@ -90,6 +90,15 @@ pub struct NewRefreshToken {
     pub expires_at: UnixMs,
 }
 
+/// The token to hand out if a refresh succeeds. Its lifetime depends on the session found
+/// (remember-me or not), which only the store's transaction knows.
+#[derive(Debug, Clone)]
+pub struct NextRefreshToken {
+    pub hash: [u8; 32],
+    pub lifetime: std::time::Duration,
+    pub remember_me_lifetime: std::time::Duration,
+}
+
 /// How a refresh attempt ended.
 ///
 /// Policy: a token is single-use. Presenting a token that was already exchanged is treated
@@ -97,7 +106,11 @@ pub struct NewRefreshToken {
 /// different User-Agent is refused without consuming the token.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RefreshOutcome {
-    Rotated(Session),
+    /// The token was exchanged; the new one expires at `expires_at`.
+    Rotated {
+        session: Session,
+        expires_at: UnixMs,
+    },
     NotFound,
     Expired,
     SessionRevoked,

@@ -46,7 +46,7 @@ macro_rules! impl_sql_store {
         };
         use crate::store::sql::{conflict_on, db_err, fetch_limit};
         use crate::store::{
-            LoginRecord, NewRefreshToken, NewUser, Org, Page, PageRequest, Precondition, RefreshOutcome,
+            LoginRecord, NewRefreshToken, NewUser, NextRefreshToken, Org, Page, PageRequest, Precondition, RefreshOutcome,
             ServiceAccount, Session, SigningKeyRecord, Store, StoreError, StoreResult, User,
         };
         use async_trait::async_trait;
@@ -201,6 +201,38 @@ macro_rules! impl_sql_store {
                 Self::record_change(tx, "session_revoked", session.id.to_string(), Some(session.org_id), now).await
             }
 
+            async fn insert_user_in_tx(tx: &mut Tx<'_>, ctx: &AuditContext, user: &NewUser) -> StoreResult<User> {
+                if Self::count(tx, "SELECT COUNT(*) FROM users WHERE email = $1", user.email.as_str()).await? > 0 {
+                    return Err(StoreError::Conflict("email"));
+                }
+                sqlx::query("INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(user.id.0)
+                    .bind(user.email.as_str())
+                    .bind(&user.password_hash)
+                    .bind(user.created_at.0)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(conflict_on("email"))?;
+                sqlx::query("INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(ctx.org_id.0)
+                    .bind(user.id.0)
+                    .bind(user.role.as_str())
+                    .bind(user.created_at.0)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_err)?;
+                let mut event = ctx.event(action::USER_CREATED, format!("user:{}", user.id));
+                event.details.insert("role".into(), user.role.to_string());
+                Self::insert_audit(tx, &event).await?;
+                Ok(User {
+                    id: user.id,
+                    org_id: ctx.org_id,
+                    email: user.email.as_str().to_owned(),
+                    role: user.role,
+                    created_at: user.created_at,
+                })
+            }
+
             async fn session_in_tx(tx: &mut Tx<'_>, id: uuid::Uuid) -> StoreResult<Option<Session>> {
                 let row: Option<SessionRow> = sqlx::query_as(
                     "SELECT id, org_id, user_id, user_agent, remember_me, created_at, revoked_at \
@@ -253,9 +285,6 @@ macro_rules! impl_sql_store {
                 if Self::count(&mut tx, "SELECT COUNT(*) FROM orgs WHERE name = $1", org.name.as_str()).await? > 0 {
                     return Err(StoreError::Conflict("org name"));
                 }
-                if Self::count(&mut tx, "SELECT COUNT(*) FROM users WHERE email = $1", owner.email.as_str()).await? > 0 {
-                    return Err(StoreError::Conflict("email"));
-                }
                 sqlx::query("INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)")
                     .bind(org.id.0)
                     .bind(org.name.as_str())
@@ -265,11 +294,8 @@ macro_rules! impl_sql_store {
                     .map_err(conflict_on("org name"))?;
                 let ctx = AuditContext { org_id: org.id, actor: Actor::System, client_ip: String::new(), now: org.created_at };
                 Self::insert_audit(&mut tx, &ctx.event(action::ORG_CREATED, format!("org:{}", org.id))).await?;
-                tx.commit().await.map_err(db_err)?;
-                // The owner is created like any other user, in its own transaction with its audit
-                // event; if the email was taken in between, the org stays without an owner and
-                // the caller is told, so a retry with another email can complete it.
-                self.create_user(&ctx, owner).await.map(|_| ())
+                Self::insert_user_in_tx(&mut tx, &ctx, owner).await?;
+                tx.commit().await.map_err(db_err)
             }
 
             async fn find_login(&self, email: &Email) -> StoreResult<Option<LoginRecord>> {
@@ -298,36 +324,9 @@ macro_rules! impl_sql_store {
 
             async fn create_user(&self, ctx: &AuditContext, user: &NewUser) -> StoreResult<User> {
                 let mut tx = self.writer().begin().await.map_err(db_err)?;
-                if Self::count(&mut tx, "SELECT COUNT(*) FROM users WHERE email = $1", user.email.as_str()).await? > 0 {
-                    return Err(StoreError::Conflict("email"));
-                }
-                sqlx::query("INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)")
-                    .bind(user.id.0)
-                    .bind(user.email.as_str())
-                    .bind(&user.password_hash)
-                    .bind(user.created_at.0)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(conflict_on("email"))?;
-                sqlx::query("INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)")
-                    .bind(ctx.org_id.0)
-                    .bind(user.id.0)
-                    .bind(user.role.as_str())
-                    .bind(user.created_at.0)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                let mut event = ctx.event(action::USER_CREATED, format!("user:{}", user.id));
-                event.details.insert("role".into(), user.role.to_string());
-                Self::insert_audit(&mut tx, &event).await?;
+                let created = Self::insert_user_in_tx(&mut tx, ctx, user).await?;
                 tx.commit().await.map_err(db_err)?;
-                Ok(User {
-                    id: user.id,
-                    org_id: ctx.org_id,
-                    email: user.email.as_str().to_owned(),
-                    role: user.role,
-                    created_at: user.created_at,
-                })
+                Ok(created)
             }
 
             async fn create_service_account(&self, ctx: &AuditContext, sa: &ServiceAccount) -> StoreResult<()> {
@@ -544,7 +543,7 @@ macro_rules! impl_sql_store {
                 &self,
                 presented: &[u8; 32],
                 user_agent: &str,
-                next: &NewRefreshToken,
+                next: &NextRefreshToken,
                 client_ip: &str,
                 now: UnixMs,
             ) -> StoreResult<RefreshOutcome> {
@@ -586,9 +585,16 @@ macro_rules! impl_sql_store {
                     tx.commit().await.map_err(db_err)?;
                     return Ok(reused(session));
                 }
-                Self::insert_refresh_token(&mut tx, next).await?;
+                let lifetime = if session.remember_me { next.remember_me_lifetime } else { next.lifetime };
+                let token = NewRefreshToken {
+                    hash: next.hash,
+                    session_id: session.id,
+                    created_at: now,
+                    expires_at: now.plus(lifetime),
+                };
+                Self::insert_refresh_token(&mut tx, &token).await?;
                 tx.commit().await.map_err(db_err)?;
-                Ok(RefreshOutcome::Rotated(session))
+                Ok(RefreshOutcome::Rotated { session, expires_at: token.expires_at })
             }
 
             async fn revoke_session_by_token(&self, presented: &[u8; 32], client_ip: &str, now: UnixMs) -> StoreResult<bool> {

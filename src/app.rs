@@ -1,0 +1,231 @@
+//! Builds the application from its configuration, binds the listeners (port 0 allowed, the
+//! bound ports are reported), serves gRPC and HTTP, and shuts down gracefully.
+
+use crate::config::Config;
+use crate::domain::time::{SharedClock, SystemClock};
+use crate::grpc::MAX_MESSAGE_BYTES;
+use crate::grpc::admin::AdminApi;
+use crate::grpc::auth::AuthApi;
+use crate::grpc::keys::KeyApi;
+use crate::proto::v1::admin_service_server::AdminServiceServer;
+use crate::proto::v1::auth_service_server::AuthServiceServer;
+use crate::proto::v1::key_service_server::KeyServiceServer;
+use crate::service::{Core, SessionTtls};
+use crate::sessions::jwt::{JwtKeys, JwtSettings};
+use crate::sessions::password::PasswordHasher;
+use crate::sessions::throttle::LoginThrottle;
+use crate::store::{self, SharedStore};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+
+/// How often replicas reload signing keys (new keys are published `PUBLISH_DELAY` before use).
+const KEY_SYNC_EVERY: Duration = Duration::from_secs(60);
+const PUBLISH_DELAY: Duration = Duration::from_secs(300);
+/// How often the gRPC health status follows the store's reachability.
+const HEALTH_EVERY: Duration = Duration::from_secs(5);
+
+/// A built, bound, not yet serving gatekey.
+pub struct Application {
+    core: Arc<Core>,
+    grpc: TcpListener,
+    http: TcpListener,
+    shutdown_grace: Duration,
+}
+
+impl Application {
+    /// Builds on the system clock.
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Builds on `clock`; tests inject a manual clock to probe expiry edges.
+    pub async fn build_with_clock(config: &Config, clock: SharedClock) -> anyhow::Result<Self> {
+        let secrets = config.secrets()?;
+        let store = store::connect(config.database_url()).await?;
+        if config.migrate {
+            store.migrate().await?;
+        }
+        let jwt = JwtKeys::load(
+            secrets.signing_secret,
+            JwtSettings {
+                issuer: config.jwt_issuer.clone(),
+                audience: config.jwt_audience.clone(),
+                rotation: Duration::from_secs(config.signing_key_rotation_secs),
+                publish_delay: PUBLISH_DELAY,
+            },
+            store.clone(),
+            clock.clone(),
+        )
+        .await?;
+        let core = Arc::new(Core {
+            store,
+            clock,
+            jwt,
+            passwords: PasswordHasher::new().await?,
+            throttle: LoginThrottle::new(
+                config.login_max_failures,
+                Duration::from_secs(config.login_failure_window_secs),
+            ),
+            key_pepper: secrets.key_pepper,
+            key_pepper_version: config.key_pepper_version,
+            ttls: SessionTtls {
+                access: config.access_token_ttl(),
+                refresh: Duration::from_secs(config.refresh_token_ttl_secs),
+                remember_me: Duration::from_secs(config.remember_me_ttl_secs),
+            },
+        });
+        let grpc = TcpListener::bind(config.grpc_addr).await?;
+        let http = TcpListener::bind(config.http_addr).await?;
+        Ok(Self {
+            core,
+            grpc,
+            http,
+            shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
+        })
+    }
+
+    pub fn grpc_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.grpc.local_addr()?)
+    }
+
+    pub fn http_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.http.local_addr()?)
+    }
+
+    pub fn core(&self) -> Arc<Core> {
+        self.core.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight calls finish
+    /// (up to the grace period) and closes the store.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stop_rx_grace = stop_rx.clone();
+        let (health, health_service) = tonic_health::server::health_reporter();
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let core = self.core.clone();
+        tracing::info!(grpc = %self.grpc_addr()?, http = %self.http_addr()?, "gatekey serving");
+
+        let background = tokio::spawn(background_tasks(core.clone(), health, stop_rx.clone()));
+        let grpc = Server::builder()
+            .trace_fn(|req| tracing::info_span!("grpc", method = %req.uri().path()))
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(
+                AuthServiceServer::new(AuthApi::new(core.clone()))
+                    .max_decoding_message_size(MAX_MESSAGE_BYTES),
+            )
+            .add_service(
+                KeyServiceServer::new(KeyApi::new(core.clone()))
+                    .max_decoding_message_size(MAX_MESSAGE_BYTES),
+            )
+            .add_service(
+                AdminServiceServer::new(AdminApi::new(core.clone()))
+                    .max_decoding_message_size(MAX_MESSAGE_BYTES),
+            )
+            .serve_with_incoming_shutdown(
+                TcpListenerStream::new(self.grpc),
+                stopped(stop_rx.clone()),
+            );
+        let http = axum::serve(self.http, crate::http::router(core.clone()))
+            .with_graceful_shutdown(stopped(stop_rx));
+
+        let grace = self.shutdown_grace;
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down: draining in-flight calls");
+            let _ = stop_tx.send(true);
+        });
+        let servers = async { tokio::join!(grpc, http) };
+        // Once stopping, in-flight calls get `grace` to finish; after that we close anyway.
+        let deadline = async {
+            stopped(stop_rx_grace).await;
+            tokio::time::sleep(grace).await;
+        };
+        let outcome = tokio::select! {
+            results = servers => Some(results),
+            () = deadline => None,
+        };
+        background.abort();
+        core.store.close().await;
+        match outcome {
+            Some((grpc_result, http_result)) => {
+                grpc_result?;
+                http_result?;
+            }
+            None => tracing::warn!("grace period over; stopped with calls still in flight"),
+        }
+        tracing::info!("gatekey stopped");
+        Ok(())
+    }
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// Reloads signing keys and keeps the gRPC health status in step with the store.
+async fn background_tasks(
+    core: Arc<Core>,
+    health: tonic_health::server::HealthReporter,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut key_sync = tokio::time::interval(KEY_SYNC_EVERY);
+    let mut health_check = tokio::time::interval(HEALTH_EVERY);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = key_sync.tick() => {
+                if let Err(e) = core.jwt.sync().await {
+                    tracing::warn!(error = format!("{e:#}"), "signing key sync failed");
+                }
+            }
+            _ = health_check.tick() => {
+                let status = if core.store.ping().await.is_ok() { ServingStatus::Serving } else { ServingStatus::NotServing };
+                health.set_service_status("", status).await;
+                for service in ["gatekey.v1.AuthService", "gatekey.v1.KeyService", "gatekey.v1.AdminService"] {
+                    health.set_service_status(service, status).await;
+                }
+            }
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// Opens the configured store for the one-shot commands (`migrate`, `bootstrap`).
+pub async fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
+    store::connect(config.database_url()).await
+}

@@ -1,0 +1,128 @@
+//! `gatekey service-accounts ...`: the machine identities that own API keys.
+
+use super::connect::{Api, ClientArgs};
+use super::output::{self, Table, human_enum, human_time, json_enum, json_time};
+use super::parse::RoleArg;
+use crate::proto::v1::{
+    CreateServiceAccountRequest, ListServiceAccountsRequest, Role, ServiceAccount,
+};
+use anyhow::Context as _;
+use serde_json::{Value, json};
+use std::io::Write;
+
+/// Service-account commands.
+#[derive(Debug, clap::Subcommand)]
+pub enum ServiceAccountsCommand {
+    /// Create a service account.
+    Create(CreateArgs),
+    /// List the org's service accounts.
+    List(ListArgs),
+}
+
+/// Arguments of `service-accounts create`.
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    /// Name to recognise the account by.
+    #[arg(long)]
+    pub name: String,
+    /// Role its keys act with.
+    #[arg(long, value_enum)]
+    pub role: RoleArg,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// Arguments of `service-accounts list`.
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// Accounts per page. Default: the server's.
+    #[arg(long, value_name = "N")]
+    pub page_size: Option<u32>,
+    /// Token printed by the previous page.
+    #[arg(long, value_name = "TOKEN")]
+    pub page_token: Option<String>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// Runs one `service-accounts` command.
+pub async fn run(cmd: ServiceAccountsCommand, out: &mut impl Write) -> anyhow::Result<()> {
+    match cmd {
+        ServiceAccountsCommand::Create(args) => create(args, out).await,
+        ServiceAccountsCommand::List(args) => list(args, out).await,
+    }
+}
+
+async fn create(args: CreateArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let api = Api::connect(&args.client).await?;
+    let request = CreateServiceAccountRequest {
+        name: args.name,
+        role: Role::from(args.role) as i32,
+    };
+    let response = api
+        .admin()
+        .create_service_account(api.request(request))
+        .await
+        .context("creating the service account")?
+        .into_inner();
+    let account = response
+        .service_account
+        .context("the server's response has no service account")?;
+    if args.client.json {
+        return output::json(out, &json!({ "service_account": to_json(&account) }));
+    }
+    table([&account]).write(out)?;
+    Ok(())
+}
+
+async fn list(args: ListArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let api = Api::connect(&args.client).await?;
+    let request = ListServiceAccountsRequest {
+        page_size: args.page_size.unwrap_or(0),
+        page_token: args.page_token.unwrap_or_default(),
+    };
+    let response = api
+        .admin()
+        .list_service_accounts(api.request(request))
+        .await
+        .context("listing service accounts")?
+        .into_inner();
+    if args.client.json {
+        let accounts: Vec<_> = response.service_accounts.iter().map(to_json).collect();
+        let value = json!({
+            "service_accounts": accounts,
+            "next_page_token": response.next_page_token,
+        });
+        return output::json(out, &value);
+    }
+    table(&response.service_accounts).write(out)?;
+    output::write_next_page(out, &response.next_page_token)?;
+    Ok(())
+}
+
+fn role_name(account: &ServiceAccount) -> Option<&'static str> {
+    Role::try_from(account.role).ok().map(|r| r.as_str_name())
+}
+
+fn table<'a>(accounts: impl IntoIterator<Item = &'a ServiceAccount>) -> Table {
+    let mut table = Table::new(&["ID", "NAME", "ROLE", "CREATED"]);
+    for account in accounts {
+        table.row([
+            account.id.clone(),
+            account.name.clone(),
+            human_enum(role_name(account), "ROLE_", account.role),
+            human_time(account.created_at.as_ref(), "-"),
+        ]);
+    }
+    table
+}
+
+fn to_json(account: &ServiceAccount) -> Value {
+    json!({
+        "id": account.id,
+        "org_id": account.org_id,
+        "name": account.name,
+        "role": json_enum(role_name(account), account.role),
+        "created_at": json_time(account.created_at.as_ref()),
+    })
+}

@@ -1,0 +1,345 @@
+//! Layered configuration: defaults < `--config` file < `GATEKEY_*` env < flags.
+//!
+//! Secrets (the key pepper and the JWT signing secret) come only from the file or the
+//! environment, never from flags (which show up in `ps`), and are held as `SecretString`.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The embedded default store.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://gatekey.db";
+/// Shortest accepted pepper or signing secret.
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// Everything `gatekey serve` needs. Unknown fields in the file are rejected.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default = "defaults::grpc_addr")]
+    pub grpc_addr: SocketAddr,
+    #[serde(default = "defaults::http_addr")]
+    pub http_addr: SocketAddr,
+    #[serde(default)]
+    pub database_url: Option<String>,
+    /// Apply pending migrations at start.
+    #[serde(default = "defaults::yes")]
+    pub migrate: bool,
+    /// HMAC key of the stored API-key hashes. Required on PostgreSQL.
+    #[serde(default)]
+    pub key_pepper: Option<SecretString>,
+    /// Recorded on every key row, so a pepper can be rotated later.
+    #[serde(default = "defaults::pepper_version")]
+    pub key_pepper_version: i32,
+    /// Seed material of the JWT signing keys. Required on PostgreSQL.
+    #[serde(default)]
+    pub signing_secret: Option<SecretString>,
+    #[serde(default = "defaults::issuer")]
+    pub jwt_issuer: String,
+    #[serde(default = "defaults::issuer")]
+    pub jwt_audience: String,
+    #[serde(default = "defaults::access_ttl")]
+    pub access_token_ttl_secs: u64,
+    #[serde(default = "defaults::refresh_ttl")]
+    pub refresh_token_ttl_secs: u64,
+    #[serde(default = "defaults::remember_ttl")]
+    pub remember_me_ttl_secs: u64,
+    #[serde(default = "defaults::rotation")]
+    pub signing_key_rotation_secs: u64,
+    #[serde(default = "defaults::login_failures")]
+    pub login_max_failures: u32,
+    #[serde(default = "defaults::login_window")]
+    pub login_failure_window_secs: u64,
+    /// `text` or `json`.
+    #[serde(default = "defaults::log_format")]
+    pub log_format: String,
+    /// A `tracing` filter such as `info` or `gatekey=debug`.
+    #[serde(default = "defaults::log_level")]
+    pub log_level: String,
+    /// How long shutdown waits for in-flight calls.
+    #[serde(default = "defaults::shutdown_grace")]
+    pub shutdown_grace_secs: u64,
+}
+
+mod defaults {
+    use std::net::SocketAddr;
+    pub fn grpc_addr() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 50051))
+    }
+    pub fn http_addr() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 8080))
+    }
+    pub fn yes() -> bool {
+        true
+    }
+    pub fn pepper_version() -> i32 {
+        1
+    }
+    pub fn issuer() -> String {
+        "gatekey".into()
+    }
+    pub fn access_ttl() -> u64 {
+        3600
+    }
+    pub fn refresh_ttl() -> u64 {
+        7 * 86_400
+    }
+    pub fn remember_ttl() -> u64 {
+        30 * 86_400
+    }
+    pub fn rotation() -> u64 {
+        30 * 86_400
+    }
+    pub fn login_failures() -> u32 {
+        5
+    }
+    pub fn login_window() -> u64 {
+        900
+    }
+    pub fn log_format() -> String {
+        "text".into()
+    }
+    pub fn log_level() -> String {
+        "info".into()
+    }
+    pub fn shutdown_grace() -> u64 {
+        30
+    }
+}
+
+/// Keys read from `GATEKEY_*`; other `GATEKEY_` variables (CLI ones) are not config.
+const ENV_KEYS: &[&str] = &[
+    "grpc_addr",
+    "http_addr",
+    "database_url",
+    "migrate",
+    "key_pepper",
+    "key_pepper_version",
+    "signing_secret",
+    "jwt_issuer",
+    "jwt_audience",
+    "access_token_ttl_secs",
+    "refresh_token_ttl_secs",
+    "remember_me_ttl_secs",
+    "signing_key_rotation_secs",
+    "login_max_failures",
+    "login_failure_window_secs",
+    "log_format",
+    "log_level",
+    "shutdown_grace_secs",
+];
+
+/// Values given as flags; `None` leaves the lower layers in charge.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct FlagOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grpc_addr: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_addr: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub migrate: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<String>,
+}
+
+impl Config {
+    /// Reads the layers in precedence order: flags > env > file > defaults.
+    pub fn load(file: Option<&Path>, flags: &FlagOverrides) -> anyhow::Result<Self> {
+        let mut figment = Figment::new();
+        if let Some(path) = file {
+            anyhow::ensure!(
+                path.exists(),
+                "config file {} does not exist",
+                path.display()
+            );
+            figment = figment.merge(Toml::file(path));
+        }
+        let config: Config = figment
+            .merge(
+                Env::raw()
+                    .only(&["DATABASE_URL"])
+                    .map(|_| "database_url".into()),
+            )
+            .merge(Env::prefixed("GATEKEY_").only(ENV_KEYS))
+            .merge(Serialized::defaults(flags))
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        for (name, secret) in [
+            ("key_pepper", &self.key_pepper),
+            ("signing_secret", &self.signing_secret),
+        ] {
+            if let Some(s) = secret {
+                anyhow::ensure!(
+                    s.expose_secret().len() >= MIN_SECRET_LEN,
+                    "{name} must be at least {MIN_SECRET_LEN} characters"
+                );
+            }
+        }
+        anyhow::ensure!(
+            matches!(self.log_format.as_str(), "text" | "json"),
+            "log_format must be `text` or `json`"
+        );
+        anyhow::ensure!(
+            self.access_token_ttl_secs > 0,
+            "access_token_ttl_secs must be positive"
+        );
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> &str {
+        self.database_url.as_deref().unwrap_or(DEFAULT_DATABASE_URL)
+    }
+
+    pub fn access_token_ttl(&self) -> Duration {
+        Duration::from_secs(self.access_token_ttl_secs)
+    }
+
+    /// The pepper and signing secret, generating development ones beside an SQLite file when
+    /// none are configured. PostgreSQL means several replicas, which must share the secrets,
+    /// so there they must be configured.
+    pub fn secrets(&self) -> anyhow::Result<Secrets> {
+        if let (Some(pepper), Some(signing)) = (&self.key_pepper, &self.signing_secret) {
+            return Ok(Secrets {
+                key_pepper: pepper.clone(),
+                signing_secret: signing.clone(),
+            });
+        }
+        let url = self.database_url();
+        let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        else {
+            anyhow::bail!(
+                "GATEKEY_KEY_PEPPER and GATEKEY_SIGNING_SECRET (or key_pepper and signing_secret in the \
+                 config file) are required with PostgreSQL"
+            );
+        };
+        let file = dev_secrets_path(path);
+        let dev = DevSecrets::load_or_create(&file)?;
+        Ok(Secrets {
+            key_pepper: self.key_pepper.clone().unwrap_or(dev.key_pepper),
+            signing_secret: self.signing_secret.clone().unwrap_or(dev.signing_secret),
+        })
+    }
+}
+
+/// The secrets in force.
+pub struct Secrets {
+    pub key_pepper: SecretString,
+    pub signing_secret: SecretString,
+}
+
+fn dev_secrets_path(db_path: &str) -> PathBuf {
+    let db = db_path.split('?').next().unwrap_or(db_path);
+    PathBuf::from(format!("{db}.secrets.toml"))
+}
+
+#[derive(Deserialize)]
+struct DevSecrets {
+    key_pepper: SecretString,
+    signing_secret: SecretString,
+}
+
+impl DevSecrets {
+    /// Reads the file, or writes a new one readable by the owner only.
+    fn load_or_create(path: &Path) -> anyhow::Result<Self> {
+        if path.exists() {
+            let text = std::fs::read_to_string(path)?;
+            return toml_secrets(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
+        }
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let pepper = crate::sessions::refresh::random_token("");
+        let signing = crate::sessions::refresh::random_token("");
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
+        writeln!(
+            file,
+            "# Development secrets generated by gatekey. Losing this file invalidates every issued key.\n\
+             key_pepper = \"{pepper}\"\nsigning_secret = \"{signing}\""
+        )?;
+        tracing::warn!(
+            path = %path.display(),
+            "generated development secrets; configure GATEKEY_KEY_PEPPER and GATEKEY_SIGNING_SECRET in production"
+        );
+        Ok(Self {
+            key_pepper: pepper.into(),
+            signing_secret: signing.into(),
+        })
+    }
+}
+
+fn toml_secrets(text: &str) -> Result<DevSecrets, figment::Error> {
+    Figment::from(Toml::string(text)).extract()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_env_beat_file_beat_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "gatekey.toml",
+                "grpc_addr = \"127.0.0.1:1\"\nhttp_addr = \"127.0.0.1:2\"\nlog_level = \"debug\"",
+            )?;
+            jail.set_env("GATEKEY_GRPC_ADDR", "127.0.0.1:3");
+            jail.set_env("GATEKEY_HTTP_ADDR", "127.0.0.1:4");
+            let flags = FlagOverrides {
+                grpc_addr: Some("127.0.0.1:5".parse().expect("addr")),
+                ..Default::default()
+            };
+            let c =
+                Config::load(Some(Path::new("gatekey.toml")), &flags).map_err(|e| e.to_string())?;
+            assert_eq!(c.grpc_addr.port(), 5);
+            assert_eq!(c.http_addr.port(), 4);
+            assert_eq!(c.log_level, "debug");
+            assert_eq!(c.access_token_ttl_secs, 3600);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_fields_in_the_file_are_rejected() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("gatekey.toml", "grcp_addr = \"127.0.0.1:1\"")?;
+            let err = Config::load(Some(Path::new("gatekey.toml")), &FlagOverrides::default());
+            assert!(err.is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn postgres_requires_configured_secrets() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("DATABASE_URL", "postgres://localhost/x");
+            let c = Config::load(None, &FlagOverrides::default()).map_err(|e| e.to_string())?;
+            assert!(c.secrets().is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn short_secrets_are_rejected() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("GATEKEY_KEY_PEPPER", "short");
+            assert!(Config::load(None, &FlagOverrides::default()).is_err());
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,97 @@
+//! `gatekey.v1.AdminService`.
+
+use super::convert::{self, Violations, audit_event_to, service_account_to, user_to};
+use super::request::caller;
+use crate::domain::fields::{Email, Name, Password};
+use crate::proto::v1 as pb;
+use crate::proto::v1::admin_service_server::AdminService;
+use crate::service::Core;
+use crate::service::paging::{next_token, page_request};
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+/// The AdminService handlers.
+pub struct AdminApi {
+    core: Arc<Core>,
+}
+
+impl AdminApi {
+    pub fn new(core: Arc<Core>) -> Self {
+        Self { core }
+    }
+}
+
+#[tonic::async_trait]
+impl AdminService for AdminApi {
+    async fn create_service_account(
+        &self,
+        req: Request<pb::CreateServiceAccountRequest>,
+    ) -> Result<Response<pb::CreateServiceAccountResponse>, Status> {
+        let caller = caller(&self.core, &req).await?;
+        let r = req.get_ref();
+        let mut v = Violations::default();
+        let name = v.check(Name::parse("name", &r.name));
+        let role = v.check(convert::role_from("role", r.role));
+        let (name, role) = v.finish(name.zip(role))?;
+        let sa = self
+            .core
+            .create_service_account(&caller, name, role)
+            .await?;
+        Ok(Response::new(pb::CreateServiceAccountResponse {
+            service_account: Some(service_account_to(&sa)),
+        }))
+    }
+
+    async fn list_service_accounts(
+        &self,
+        req: Request<pb::ListServiceAccountsRequest>,
+    ) -> Result<Response<pb::ListServiceAccountsResponse>, Status> {
+        let caller = caller(&self.core, &req).await?;
+        let r = req.get_ref();
+        let page =
+            page_request(r.page_size, &r.page_token).map_err(crate::service::ServiceError::from)?;
+        let found = self.core.list_service_accounts(&caller, page).await?;
+        Ok(Response::new(pb::ListServiceAccountsResponse {
+            service_accounts: found.items.iter().map(service_account_to).collect(),
+            next_page_token: next_token(found.next),
+        }))
+    }
+
+    async fn create_user(
+        &self,
+        req: Request<pb::CreateUserRequest>,
+    ) -> Result<Response<pb::CreateUserResponse>, Status> {
+        let caller = caller(&self.core, &req).await?;
+        let r = req.get_ref();
+        let mut v = Violations::default();
+        let email = v.check(Email::parse("email", &r.email));
+        let password = v.check(Password::new_password("password", &r.password));
+        let role = v.check(convert::role_from("role", r.role));
+        let (email, password, role) =
+            v.finish(email.zip(password).zip(role).map(|((e, p), r)| (e, p, r)))?;
+        let user = self
+            .core
+            .create_user(&caller, email, password, role)
+            .await?;
+        Ok(Response::new(pb::CreateUserResponse {
+            user: Some(user_to(&user)),
+        }))
+    }
+
+    async fn list_audit_events(
+        &self,
+        req: Request<pb::ListAuditEventsRequest>,
+    ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
+        let caller = caller(&self.core, &req).await?;
+        let r = req.get_ref();
+        let mut v = Violations::default();
+        let action = v.check(convert::action_filter(&r.action));
+        let page = v.check(page_request(r.page_size, &r.page_token));
+        let (action, page) = v.finish(action.zip(page))?;
+        let found = self.core.list_audit_events(&caller, action, page).await?;
+        Ok(Response::new(pb::ListAuditEventsResponse {
+            events: found.items.iter().map(audit_event_to).collect(),
+            next_page_token: next_token(found.next),
+        }))
+    }
+}

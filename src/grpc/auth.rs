@@ -1,0 +1,107 @@
+//! `gatekey.v1.AuthService`.
+
+use super::convert::{Violations, plain_text, timestamp_to};
+use super::request::{client_ip, user_agent};
+use crate::domain::FieldViolation;
+use crate::domain::fields::{Email, Password};
+use crate::proto::v1::auth_service_server::AuthService;
+use crate::proto::v1::{
+    LoginRequest, LogoutRequest, LogoutResponse, RefreshRequest, TokenResponse,
+};
+use crate::service::Core;
+use crate::service::auth::{LoginInput, Tokens};
+use crate::sessions::refresh;
+use secrecy::{ExposeSecret, SecretString};
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+const MAX_USER_AGENT: usize = 512;
+
+/// The AuthService handlers.
+pub struct AuthApi {
+    core: Arc<Core>,
+}
+
+impl AuthApi {
+    pub fn new(core: Arc<Core>) -> Self {
+        Self { core }
+    }
+}
+
+fn token_response(t: Tokens) -> TokenResponse {
+    TokenResponse {
+        access_token: t.access_token,
+        refresh_token: t.refresh_token.expose_secret().to_owned(),
+        access_token_expires_at: Some(timestamp_to(t.access_expires_at)),
+        refresh_token_expires_at: Some(timestamp_to(t.refresh_expires_at)),
+        token_type: "Bearer".to_owned(),
+    }
+}
+
+/// The request's `user_agent`, or the call's `user-agent` metadata when it is empty.
+fn effective_user_agent<T>(req: &Request<T>, field: &str) -> Result<String, FieldViolation> {
+    let ua = if field.is_empty() {
+        user_agent(req)
+    } else {
+        field.to_owned()
+    };
+    plain_text("user_agent", &ua, MAX_USER_AGENT)
+}
+
+/// Shape check only: an unknown but well-formed token is an authentication failure later.
+fn refresh_token(raw: &str) -> Result<SecretString, FieldViolation> {
+    if raw.is_empty() {
+        return Err(FieldViolation::new("refresh_token", "is required"));
+    }
+    if raw.contains('\0') || raw.len() > refresh::MAX_LEN {
+        return Err(FieldViolation::new(
+            "refresh_token",
+            "is not a refresh token",
+        ));
+    }
+    Ok(SecretString::from(raw.to_owned()))
+}
+
+#[tonic::async_trait]
+impl AuthService for AuthApi {
+    async fn login(&self, req: Request<LoginRequest>) -> Result<Response<TokenResponse>, Status> {
+        let mut v = Violations::default();
+        let ua = v.check(effective_user_agent(&req, &req.get_ref().user_agent));
+        let ip = client_ip(&req);
+        let body = req.into_inner();
+        let email = v.check(Email::parse("email", &body.email));
+        let password = v.check(Password::presented("password", &body.password));
+        let (email, password, user_agent) =
+            v.finish(email.zip(password).zip(ua).map(|((e, p), u)| (e, p, u)))?;
+        let input = LoginInput {
+            email,
+            password,
+            remember_me: body.remember_me,
+            user_agent,
+            client_ip: ip,
+        };
+        Ok(Response::new(token_response(self.core.login(input).await?)))
+    }
+
+    async fn refresh(
+        &self,
+        req: Request<RefreshRequest>,
+    ) -> Result<Response<TokenResponse>, Status> {
+        let mut v = Violations::default();
+        let ua = v.check(effective_user_agent(&req, &req.get_ref().user_agent));
+        let token = v.check(refresh_token(&req.get_ref().refresh_token));
+        let (ua, token) = v.finish(ua.zip(token))?;
+        let tokens = self.core.refresh(&token, &ua, &client_ip(&req)).await?;
+        Ok(Response::new(token_response(tokens)))
+    }
+
+    async fn logout(
+        &self,
+        req: Request<LogoutRequest>,
+    ) -> Result<Response<LogoutResponse>, Status> {
+        let token = refresh_token(&req.get_ref().refresh_token)
+            .map_err(crate::service::ServiceError::from)?;
+        self.core.logout(&token, &client_ip(&req)).await?;
+        Ok(Response::new(LogoutResponse {}))
+    }
+}

@@ -1,0 +1,11 @@
+//! One thin file per proto service: convert, call one use case, convert back.
+
+pub mod admin;
+pub mod auth;
+pub mod convert;
+pub mod keys;
+pub mod request;
+pub mod status;
+
+/// Largest request message accepted; bigger ones are refused by tonic before decoding.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;

@@ -1,0 +1,36 @@
+//! The HTTP side: liveness, readiness (which touches the store) and JWKS.
+
+use crate::service::Core;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use std::sync::Arc;
+
+/// Routes served on `--http-addr`.
+pub fn router(core: Arc<Core>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/.well-known/jwks.json", get(jwks))
+        .with_state(core)
+}
+
+/// Ready only when the store answers, so a load balancer stops sending to a replica that
+/// lost its database.
+async fn ready(State(core): State<Arc<Core>>) -> impl IntoResponse {
+    match core.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable"),
+    }
+}
+
+/// Public keys of every published signing key. Verifiers may cache it for five minutes:
+/// new keys are published well before they sign.
+async fn jwks(State(core): State<Arc<Core>>) -> impl IntoResponse {
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(core.jwt.jwks()),
+    )
+}

@@ -1,0 +1,29 @@
+//! The state every use case shares.
+
+use crate::domain::time::SharedClock;
+use crate::sessions::jwt::JwtKeys;
+use crate::sessions::password::PasswordHasher;
+use crate::sessions::throttle::LoginThrottle;
+use crate::store::SharedStore;
+use secrecy::SecretString;
+use std::time::Duration;
+
+/// Lifetimes of session credentials.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionTtls {
+    pub access: Duration,
+    pub refresh: Duration,
+    pub remember_me: Duration,
+}
+
+/// Store, clock, keys and settings, built once by `app.rs`.
+pub struct Core {
+    pub store: SharedStore,
+    pub clock: SharedClock,
+    pub jwt: JwtKeys,
+    pub passwords: PasswordHasher,
+    pub throttle: LoginThrottle,
+    pub key_pepper: SecretString,
+    pub key_pepper_version: i32,
+    pub ttls: SessionTtls,
+}

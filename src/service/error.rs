@@ -1,0 +1,84 @@
+//! The one error type of the use cases; `grpc/status.rs` maps it to gRPC statuses.
+
+use crate::domain::FieldViolation;
+use crate::store::{Precondition, StoreError};
+use std::time::Duration;
+
+/// Why a call could not be authenticated. Each has a stable reason code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    MissingCredential,
+    InvalidCredential,
+    CredentialExpired,
+    CredentialRevoked,
+    SessionRevoked,
+    /// Login: unknown email or wrong password, deliberately indistinguishable.
+    InvalidCredentials,
+    InvalidRefreshToken,
+    RefreshTokenExpired,
+    RefreshTokenReused,
+    SessionMismatch,
+}
+
+/// Why an authenticated caller may not do this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denial {
+    InsufficientRole,
+    RoleAboveOwn,
+    ApiKeyNotAllowed,
+}
+
+/// Every way a use case can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("invalid argument")]
+    InvalidArgument(Vec<FieldViolation>),
+    #[error("unauthenticated: {0:?}")]
+    Unauthenticated(AuthFailure),
+    #[error("permission denied: {0:?}")]
+    PermissionDenied(Denial),
+    /// The payload names the kind of object, e.g. `key`.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The payload names the taken field, e.g. `email`.
+    #[error("{0} already exists")]
+    AlreadyExists(&'static str),
+    #[error("failed precondition: {0:?}")]
+    FailedPrecondition(Precondition),
+    #[error("too many failed attempts")]
+    Throttled { retry_after: Duration },
+    #[error("store unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+impl From<FieldViolation> for ServiceError {
+    fn from(v: FieldViolation) -> Self {
+        ServiceError::InvalidArgument(vec![v])
+    }
+}
+
+impl ServiceError {
+    /// Maps a store error where a missing row means a missing `kind` of object.
+    pub fn from_store(kind: &'static str) -> impl Fn(StoreError) -> ServiceError {
+        move |e| match e {
+            StoreError::NotFound => ServiceError::NotFound(kind),
+            other => other.into(),
+        }
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ServiceError::NotFound("object"),
+            StoreError::Conflict(field) => ServiceError::AlreadyExists(field),
+            StoreError::Precondition(p) => ServiceError::FailedPrecondition(p),
+            StoreError::Unavailable(e) => ServiceError::Unavailable(e.into()),
+            StoreError::Internal(e) => ServiceError::Internal(e),
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! argon2id password hashing on the blocking pool, with OWASP's parameters.
+
+use crate::domain::fields::Password;
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use rand::rngs::OsRng;
+use secrecy::ExposeSecret;
+
+/// OWASP's argon2id recommendation: m=19456 KiB, t=2, p=1.
+fn argon2() -> anyhow::Result<Argon2<'static>> {
+    let params =
+        Params::new(19_456, 2, 1, None).map_err(|e| anyhow::anyhow!("argon2 params: {e}"))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// Hashes passwords and checks them in constant work, known user or not.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    /// A hash of a random password, verified against when the email is unknown so that an
+    /// unknown email costs the same as a wrong password.
+    dummy: String,
+}
+
+impl std::fmt::Debug for PasswordHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordHasher")
+    }
+}
+
+impl PasswordHasher {
+    pub async fn new() -> anyhow::Result<Self> {
+        let random = crate::sessions::refresh::random_token("dummy_");
+        let pw = Password::presented("password", &random).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let dummy = hash(&pw).await?;
+        Ok(Self { dummy })
+    }
+
+    /// The PHC string of a new password.
+    pub async fn hash(&self, password: &Password) -> anyhow::Result<String> {
+        hash(password).await
+    }
+
+    /// Whether `password` matches `stored`; with no stored hash it does the same work and
+    /// returns false.
+    pub async fn verify(&self, password: &Password, stored: Option<&str>) -> bool {
+        let (phc, known) = match stored {
+            Some(h) => (h.to_owned(), true),
+            None => (self.dummy.clone(), false),
+        };
+        let candidate = password.secret().clone();
+        let span = tracing::Span::current();
+        let matched = tokio::task::spawn_blocking(move || {
+            let _guard = span.enter();
+            let Ok(parsed) = PasswordHash::new(&phc) else {
+                return false;
+            };
+            let Ok(argon) = argon2() else { return false };
+            argon
+                .verify_password(candidate.expose_secret().as_bytes(), &parsed)
+                .is_ok()
+        })
+        .await
+        .unwrap_or(false);
+        matched && known
+    }
+}
+
+async fn hash(password: &Password) -> anyhow::Result<String> {
+    let secret = password.secret().clone();
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || {
+        let _guard = span.enter();
+        let salt = SaltString::generate(&mut OsRng);
+        argon2()?
+            .hash_password(secret.expose_secret().as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| anyhow::anyhow!("argon2 hashing failed: {e}"))
+    })
+    .await?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn verifies_the_right_password_only() {
+        let hasher = PasswordHasher::new().await.expect("hasher");
+        let pw = Password::presented("password", "correct horse").expect("valid");
+        let phc = hasher.hash(&pw).await.expect("hash");
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(hasher.verify(&pw, Some(&phc)).await);
+        let wrong = Password::presented("password", "battery staple").expect("valid");
+        assert!(!hasher.verify(&wrong, Some(&phc)).await);
+        assert!(!hasher.verify(&pw, None).await);
+    }
+}

@@ -1,0 +1,18 @@
+//! Logging setup: human-readable text by default, JSON lines for log shippers.
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::FmtSpan;
+
+/// Installs the global subscriber. `RUST_LOG`, when set, overrides `level`.
+pub fn init(format: &str, level: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_span_events(FmtSpan::NONE)
+        .with_writer(std::io::stderr);
+    // A second init (tests, embedding) keeps the first subscriber.
+    let _ = match format {
+        "json" => builder.json().try_init(),
+        _ => builder.try_init(),
+    };
+}

@@ -1,0 +1,169 @@
+//! A fresh, private database per test, on SQLite always and on PostgreSQL when
+//! `GATEKEY_TEST_POSTGRES_URL` names a server.
+//!
+//! PostgreSQL tests get a database of their own (`CREATE DATABASE gatekey_test_<uuid>`) rather
+//! than a schema or a transaction, so they see exactly what the server sees and can run in
+//! parallel. Once the variable is set, an unreachable server fails the test: a suite that
+//! silently skips its production backend proves nothing.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
+
+use gatekey::store::{self, SharedStore};
+use sqlx::{Connection, Executor, PgConnection};
+use tempfile::TempDir;
+
+/// The variable naming a PostgreSQL server (any database on it) the tests may create databases on.
+pub const POSTGRES_URL_VAR: &str = "GATEKEY_TEST_POSTGRES_URL";
+
+/// A migrated SQLite store in a temporary directory, removed when the `TempDir` drops.
+pub async fn sqlite_store() -> (SharedStore, TempDir) {
+    let (url, dir) = fresh_sqlite_url();
+    (migrated(&url).await, dir)
+}
+
+/// The url of a SQLite database file that does not exist yet, in a directory that lives as
+/// long as the returned `TempDir`.
+pub fn fresh_sqlite_url() -> (String, TempDir) {
+    let dir = tempfile::tempdir().expect("create a temporary directory for SQLite");
+    let url = format!("sqlite://{}", dir.path().join("gatekey.db").display());
+    (url, dir)
+}
+
+/// A migrated store on a fresh PostgreSQL database, or `None` when the variable is unset.
+pub async fn postgres_store() -> Option<(SharedStore, PgTestDb)> {
+    let db = fresh_postgres_database().await?;
+    let store = migrated(db.url()).await;
+    Some((store, db))
+}
+
+/// A fresh, empty (unmigrated) PostgreSQL database, dropped with the guard; `None` when the
+/// variable is unset. Panics when it is set but the server cannot be used.
+pub async fn fresh_postgres_database() -> Option<PgTestDb> {
+    let admin_url = postgres_admin_url()?;
+    let name = format!("gatekey_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
+        panic!("{POSTGRES_URL_VAR} is set but PostgreSQL cannot be reached at {admin_url}: {e}")
+    });
+    conn.execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap_or_else(|e| panic!("CREATE DATABASE {name} on {admin_url} failed: {e}"));
+    let _ = conn.close().await;
+    let url = with_database(&admin_url, &name);
+    Some(PgTestDb {
+        admin_url,
+        name,
+        url,
+    })
+}
+
+/// The url of a fresh, empty PostgreSQL database that outlives the test (for a server spawned
+/// in another process); `None` when the variable is unset.
+#[allow(dead_code, reason = "for the gRPC tests, which spawn a server on it")]
+pub async fn fresh_postgres_url() -> Option<String> {
+    fresh_postgres_database().await.map(PgTestDb::keep)
+}
+
+/// A test database on PostgreSQL; dropping it drops the database (open connections included).
+#[derive(Debug)]
+pub struct PgTestDb {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl PgTestDb {
+    /// The url that connects to this database.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Gives up the cleanup: the database stays after the test, and its url is returned.
+    #[allow(dead_code, reason = "for the gRPC tests, which spawn a server on it")]
+    pub fn keep(mut self) -> String {
+        self.name.clear();
+        std::mem::take(&mut self.url)
+    }
+}
+
+impl Drop for PgTestDb {
+    fn drop(&mut self) {
+        if self.name.is_empty() {
+            return;
+        }
+        let admin_url = self.admin_url.clone();
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        // `drop` cannot await, and the test's runtime may be single-threaded (blocking in it
+        // would deadlock), so the cleanup gets a thread and a runtime of its own. Failures are
+        // ignored: a leftover database is harmless, a panic while unwinding is not.
+        let cleanup = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                if let Ok(mut conn) = PgConnection::connect(&admin_url).await {
+                    let _ = conn.execute(sql.as_str()).await;
+                    let _ = conn.close().await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// The server url from the environment; `None` only when the variable is absent.
+fn postgres_admin_url() -> Option<String> {
+    match std::env::var(POSTGRES_URL_VAR) {
+        Ok(url) if url.trim().is_empty() => {
+            panic!("{POSTGRES_URL_VAR} is set but empty; unset it to skip the PostgreSQL tests")
+        }
+        Ok(url) => Some(url.trim().to_owned()),
+        Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(_)) => panic!("{POSTGRES_URL_VAR} is not valid UTF-8"),
+    }
+}
+
+async fn migrated(url: &str) -> SharedStore {
+    let store = store::connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("connect the store at {url}: {e:#}"));
+    store
+        .migrate()
+        .await
+        .unwrap_or_else(|e| panic!("migrate the store at {url}: {e:?}"));
+    store
+}
+
+/// `url` with its database path replaced by `name`, keeping credentials, host and parameters.
+fn with_database(url: &str, name: &str) -> String {
+    let (scheme, rest) = url
+        .split_once("://")
+        .unwrap_or_else(|| panic!("{POSTGRES_URL_VAR} must look like postgres://user@host/db"));
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, query)) => (rest, Some(query)),
+        None => (rest, None),
+    };
+    let authority = rest
+        .split_once('/')
+        .map_or(rest, |(authority, _)| authority);
+    match query {
+        Some(query) => format!("{scheme}://{authority}/{name}?{query}"),
+        None => format!("{scheme}://{authority}/{name}"),
+    }
+}
+
+#[test]
+fn the_database_is_swapped_and_everything_else_kept() {
+    assert_eq!(
+        with_database("postgres://u:p@h:5432/postgres?sslmode=disable", "t"),
+        "postgres://u:p@h:5432/t?sslmode=disable"
+    );
+    assert_eq!(with_database("postgres://h", "t"), "postgres://h/t");
+}
