@@ -105,10 +105,7 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then stops accepting, lets in-flight calls finish
     /// (up to the grace period) and closes the store.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let stop_rx_grace = stop_rx.clone();
         let (health, health_service) = tonic_health::server::health_reporter();
@@ -124,23 +121,14 @@ impl Application {
             .add_service(health_service)
             .add_service(reflection)
             .add_service(
-                AuthServiceServer::new(AuthApi::new(core.clone()))
-                    .max_decoding_message_size(MAX_MESSAGE_BYTES),
+                AuthServiceServer::new(AuthApi::new(core.clone())).max_decoding_message_size(MAX_MESSAGE_BYTES),
             )
+            .add_service(KeyServiceServer::new(KeyApi::new(core.clone())).max_decoding_message_size(MAX_MESSAGE_BYTES))
             .add_service(
-                KeyServiceServer::new(KeyApi::new(core.clone()))
-                    .max_decoding_message_size(MAX_MESSAGE_BYTES),
+                AdminServiceServer::new(AdminApi::new(core.clone())).max_decoding_message_size(MAX_MESSAGE_BYTES),
             )
-            .add_service(
-                AdminServiceServer::new(AdminApi::new(core.clone()))
-                    .max_decoding_message_size(MAX_MESSAGE_BYTES),
-            )
-            .serve_with_incoming_shutdown(
-                TcpListenerStream::new(self.grpc),
-                stopped(stop_rx.clone()),
-            );
-        let http = axum::serve(self.http, crate::http::router(core.clone()))
-            .with_graceful_shutdown(stopped(stop_rx));
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.grpc), stopped(stop_rx.clone()));
+        let http = axum::serve(self.http, crate::http::router(core.clone())).with_graceful_shutdown(stopped(stop_rx));
 
         let grace = self.shutdown_grace;
         tokio::spawn(async move {

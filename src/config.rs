@@ -153,21 +153,20 @@ impl Config {
     pub fn load(file: Option<&Path>, flags: &FlagOverrides) -> anyhow::Result<Self> {
         let mut figment = Figment::new();
         if let Some(path) = file {
-            anyhow::ensure!(
-                path.exists(),
-                "config file {} does not exist",
-                path.display()
-            );
+            anyhow::ensure!(path.exists(), "config file {} does not exist", path.display());
             figment = figment.merge(Toml::file(path));
         }
+        Self::from_figment(
+            figment
+                .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database_url".into()))
+                .merge(Env::prefixed("GATEKEY_").only(ENV_KEYS))
+                .merge(Serialized::defaults(flags)),
+        )
+    }
+
+    /// Extracts and validates a config from any set of layers (tests build theirs in code).
+    pub fn from_figment(figment: Figment) -> anyhow::Result<Self> {
         let config: Config = figment
-            .merge(
-                Env::raw()
-                    .only(&["DATABASE_URL"])
-                    .map(|_| "database_url".into()),
-            )
-            .merge(Env::prefixed("GATEKEY_").only(ENV_KEYS))
-            .merge(Serialized::defaults(flags))
             .extract()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         config.validate()?;
@@ -190,10 +189,7 @@ impl Config {
             matches!(self.log_format.as_str(), "text" | "json"),
             "log_format must be `text` or `json`"
         );
-        anyhow::ensure!(
-            self.access_token_ttl_secs > 0,
-            "access_token_ttl_secs must be positive"
-        );
+        anyhow::ensure!(self.access_token_ttl_secs > 0, "access_token_ttl_secs must be positive");
         Ok(())
     }
 
@@ -216,10 +212,7 @@ impl Config {
             });
         }
         let url = self.database_url();
-        let Some(path) = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-        else {
+        let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else {
             anyhow::bail!(
                 "GATEKEY_KEY_PEPPER and GATEKEY_SIGNING_SECRET (or key_pepper and signing_secret in the \
                  config file) are required with PostgreSQL"
@@ -304,8 +297,7 @@ mod tests {
                 grpc_addr: Some("127.0.0.1:5".parse().expect("addr")),
                 ..Default::default()
             };
-            let c =
-                Config::load(Some(Path::new("gatekey.toml")), &flags).map_err(|e| e.to_string())?;
+            let c = Config::load(Some(Path::new("gatekey.toml")), &flags).map_err(|e| e.to_string())?;
             assert_eq!(c.grpc_addr.port(), 5);
             assert_eq!(c.http_addr.port(), 4);
             assert_eq!(c.log_level, "debug");

@@ -11,12 +11,7 @@ use std::process::ExitCode;
 
 /// gatekey: API keys and tokens for your gateway.
 #[derive(Debug, Parser)]
-#[command(
-    name = "gatekey",
-    version,
-    about,
-    args_conflicts_with_subcommands = true
-)]
+#[command(name = "gatekey", version, about, args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -40,10 +35,7 @@ enum Command {
 /// Parses the command line and runs the command on a multi-threaded runtime.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

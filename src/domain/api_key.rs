@@ -108,10 +108,7 @@ mod tests {
 
     #[test]
     fn revoked_wins_over_expired() {
-        assert_eq!(
-            key(Some(10), Some(5)).status(UnixMs(20)),
-            KeyStatus::Revoked
-        );
+        assert_eq!(key(Some(10), Some(5)).status(UnixMs(20)), KeyStatus::Revoked);
         assert_eq!(key(None, None).status(UnixMs(i64::MAX)), KeyStatus::Active);
     }
 }

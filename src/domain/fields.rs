@@ -25,16 +25,10 @@ fn bounded_name(field: &str, raw: &str, max: usize) -> Result<String, FieldViola
         return Err(FieldViolation::new(field, "must not be empty"));
     }
     if chars > max {
-        return Err(FieldViolation::new(
-            field,
-            format!("must be at most {max} characters"),
-        ));
+        return Err(FieldViolation::new(field, format!("must be at most {max} characters")));
     }
     if name.chars().any(char::is_control) {
-        return Err(FieldViolation::new(
-            field,
-            "must not contain control characters",
-        ));
+        return Err(FieldViolation::new(field, "must not contain control characters"));
     }
     Ok(name.to_owned())
 }
@@ -93,9 +87,7 @@ impl Email {
             return Err(bad());
         }
         match email.split_once('@') {
-            Some((local, domain))
-                if !local.is_empty() && !domain.is_empty() && !domain.contains('@') =>
-            {
+            Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !domain.contains('@') => {
                 Ok(Email(email))
             }
             _ => Err(bad()),
@@ -204,10 +196,7 @@ mod tests {
 
     #[test]
     fn key_names_are_trimmed_unicode_and_bounded() {
-        assert_eq!(
-            KeyName::parse("name", "  カメラ  ").expect("ok").as_str(),
-            "カメラ"
-        );
+        assert_eq!(KeyName::parse("name", "  カメラ  ").expect("ok").as_str(), "カメラ");
         assert!(KeyName::parse("name", &"é".repeat(32)).is_ok());
         assert!(KeyName::parse("name", &"é".repeat(33)).is_err());
         assert!(KeyName::parse("name", "   ").is_err());
@@ -221,20 +210,14 @@ mod tests {
         assert_eq!(rotated.as_str().chars().count(), 32);
         assert!(rotated.as_str().ends_with("-261122"));
         assert_eq!(
-            KeyName::parse("name", "ci")
-                .expect("ok")
-                .rotated("261122")
-                .as_str(),
+            KeyName::parse("name", "ci").expect("ok").rotated("261122").as_str(),
             "ci-261122"
         );
     }
 
     #[test]
     fn emails_need_an_at_sign_and_are_lowercased() {
-        assert_eq!(
-            Email::parse("email", " A@B.io ").expect("ok").as_str(),
-            "a@b.io"
-        );
+        assert_eq!(Email::parse("email", " A@B.io ").expect("ok").as_str(), "a@b.io");
         for bad in ["ab.io", "@b.io", "a@", "a b@c.io", "a@b@c"] {
             assert!(Email::parse("email", bad).is_err(), "{bad}");
         }
@@ -249,8 +232,7 @@ mod tests {
 
     #[test]
     fn metadata_is_bounded() {
-        let big: BTreeMap<String, String> =
-            (0..40).map(|i| (format!("k{i}"), "v".into())).collect();
+        let big: BTreeMap<String, String> = (0..40).map(|i| (format!("k{i}"), "v".into())).collect();
         assert!(Metadata::parse("metadata", big.iter()).is_err());
         let long_value: BTreeMap<String, String> = [("k".into(), "v".repeat(600))].into();
         assert!(Metadata::parse("metadata", long_value.iter()).is_err());

@@ -16,10 +16,7 @@ impl IpAllowlist {
     /// becomes `10.0.0.0/8`) so what is stored is what is matched.
     pub fn parse(field: &str, raw: &[String]) -> Result<Self, FieldViolation> {
         if raw.len() > MAX_ENTRIES {
-            return Err(FieldViolation::new(
-                field,
-                format!("at most {MAX_ENTRIES} entries"),
-            ));
+            return Err(FieldViolation::new(field, format!("at most {MAX_ENTRIES} entries")));
         }
         let mut nets = Vec::with_capacity(raw.len());
         for entry in raw {

@@ -165,10 +165,7 @@ fn checksum_of(signed: &str) -> String {
 
 /// The keyed hash stored instead of a key: HMAC-SHA256 under the server pepper.
 pub fn keyed_hash(pepper: &SecretString, key: &SecretString) -> [u8; 32] {
-    hmac_sha256(
-        pepper.expose_secret().as_bytes(),
-        key.expose_secret().as_bytes(),
-    )
+    hmac_sha256(pepper.expose_secret().as_bytes(), key.expose_secret().as_bytes())
 }
 
 pub(crate) fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {

@@ -23,12 +23,7 @@ impl RateLimitPolicy {
         burst: 100,
     };
 
-    pub fn new(
-        field: &str,
-        limit: u32,
-        window: Duration,
-        burst: u32,
-    ) -> Result<Self, FieldViolation> {
+    pub fn new(field: &str, limit: u32, window: Duration, burst: u32) -> Result<Self, FieldViolation> {
         if limit == 0 || limit > MAX_LIMIT {
             return Err(FieldViolation::new(
                 format!("{field}.limit"),
@@ -47,10 +42,6 @@ impl RateLimitPolicy {
                 format!("must be 1-{MAX_LIMIT}"),
             ));
         }
-        Ok(Self {
-            limit,
-            window,
-            burst,
-        })
+        Ok(Self { limit, window, burst })
     }
 }

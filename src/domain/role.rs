@@ -52,11 +52,7 @@ mod tests {
 
     #[test]
     fn roles_are_ordered_by_privilege() {
-        assert!(
-            Role::Owner > Role::Admin
-                && Role::Admin > Role::Operator
-                && Role::Operator > Role::Member
-        );
+        assert!(Role::Owner > Role::Admin && Role::Admin > Role::Operator && Role::Operator > Role::Member);
         assert!(Role::Admin.can_administer() && !Role::Operator.can_administer());
         assert_eq!("OWNER".parse::<Role>(), Ok(Role::Owner));
     }

@@ -78,10 +78,7 @@ pub struct Scopes(Vec<Scope>);
 impl Scopes {
     pub fn parse(field: &str, raw: &[String]) -> Result<Self, FieldViolation> {
         if raw.len() > MAX_SCOPES {
-            return Err(FieldViolation::new(
-                field,
-                format!("at most {MAX_SCOPES} scopes"),
-            ));
+            return Err(FieldViolation::new(field, format!("at most {MAX_SCOPES} scopes")));
         }
         let mut scopes = raw
             .iter()
@@ -135,17 +132,7 @@ mod tests {
 
     #[test]
     fn rejects_malformed_scopes() {
-        for s in [
-            "",
-            "Cameras.read",
-            "a..b",
-            "a.*.b",
-            "a b",
-            ".a",
-            "a.",
-            "a\0b",
-            "é.read",
-        ] {
+        for s in ["", "Cameras.read", "a..b", "a.*.b", "a b", ".a", "a.", "a\0b", "é.read"] {
             assert!(Scope::parse("scopes", s).is_err(), "{s:?}");
         }
     }

@@ -13,10 +13,7 @@ pub struct UnixMs(pub i64);
 
 impl UnixMs {
     pub fn plus(self, d: Duration) -> UnixMs {
-        UnixMs(
-            self.0
-                .saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
-        )
+        UnixMs(self.0.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
     }
 
     /// UTC calendar date as `YYMMDD`, used to name rotated keys.

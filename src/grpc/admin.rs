@@ -33,10 +33,7 @@ impl AdminService for AdminApi {
         let name = v.check(Name::parse("name", &r.name));
         let role = v.check(convert::role_from("role", r.role));
         let (name, role) = v.finish(name.zip(role))?;
-        let sa = self
-            .core
-            .create_service_account(&caller, name, role)
-            .await?;
+        let sa = self.core.create_service_account(&caller, name, role).await?;
         Ok(Response::new(pb::CreateServiceAccountResponse {
             service_account: Some(service_account_to(&sa)),
         }))
@@ -48,8 +45,7 @@ impl AdminService for AdminApi {
     ) -> Result<Response<pb::ListServiceAccountsResponse>, Status> {
         let caller = caller(&self.core, &req).await?;
         let r = req.get_ref();
-        let page =
-            page_request(r.page_size, &r.page_token).map_err(crate::service::ServiceError::from)?;
+        let page = page_request(r.page_size, &r.page_token).map_err(crate::service::ServiceError::from)?;
         let found = self.core.list_service_accounts(&caller, page).await?;
         Ok(Response::new(pb::ListServiceAccountsResponse {
             service_accounts: found.items.iter().map(service_account_to).collect(),
@@ -67,12 +63,8 @@ impl AdminService for AdminApi {
         let email = v.check(Email::parse("email", &r.email));
         let password = v.check(Password::new_password("password", &r.password));
         let role = v.check(convert::role_from("role", r.role));
-        let (email, password, role) =
-            v.finish(email.zip(password).zip(role).map(|((e, p), r)| (e, p, r)))?;
-        let user = self
-            .core
-            .create_user(&caller, email, password, role)
-            .await?;
+        let (email, password, role) = v.finish(email.zip(password).zip(role).map(|((e, p), r)| (e, p, r)))?;
+        let user = self.core.create_user(&caller, email, password, role).await?;
         Ok(Response::new(pb::CreateUserResponse {
             user: Some(user_to(&user)),
         }))

@@ -5,9 +5,7 @@ use super::request::{client_ip, user_agent};
 use crate::domain::FieldViolation;
 use crate::domain::fields::{Email, Password};
 use crate::proto::v1::auth_service_server::AuthService;
-use crate::proto::v1::{
-    LoginRequest, LogoutRequest, LogoutResponse, RefreshRequest, TokenResponse,
-};
+use crate::proto::v1::{LoginRequest, LogoutRequest, LogoutResponse, RefreshRequest, TokenResponse};
 use crate::service::Core;
 use crate::service::auth::{LoginInput, Tokens};
 use crate::sessions::refresh;
@@ -54,10 +52,7 @@ fn refresh_token(raw: &str) -> Result<SecretString, FieldViolation> {
         return Err(FieldViolation::new("refresh_token", "is required"));
     }
     if raw.contains('\0') || raw.len() > refresh::MAX_LEN {
-        return Err(FieldViolation::new(
-            "refresh_token",
-            "is not a refresh token",
-        ));
+        return Err(FieldViolation::new("refresh_token", "is not a refresh token"));
     }
     Ok(SecretString::from(raw.to_owned()))
 }
@@ -71,8 +66,7 @@ impl AuthService for AuthApi {
         let body = req.into_inner();
         let email = v.check(Email::parse("email", &body.email));
         let password = v.check(Password::presented("password", &body.password));
-        let (email, password, user_agent) =
-            v.finish(email.zip(password).zip(ua).map(|((e, p), u)| (e, p, u)))?;
+        let (email, password, user_agent) = v.finish(email.zip(password).zip(ua).map(|((e, p), u)| (e, p, u)))?;
         let input = LoginInput {
             email,
             password,
@@ -83,10 +77,7 @@ impl AuthService for AuthApi {
         Ok(Response::new(token_response(self.core.login(input).await?)))
     }
 
-    async fn refresh(
-        &self,
-        req: Request<RefreshRequest>,
-    ) -> Result<Response<TokenResponse>, Status> {
+    async fn refresh(&self, req: Request<RefreshRequest>) -> Result<Response<TokenResponse>, Status> {
         let mut v = Violations::default();
         let ua = v.check(effective_user_agent(&req, &req.get_ref().user_agent));
         let token = v.check(refresh_token(&req.get_ref().refresh_token));
@@ -95,12 +86,8 @@ impl AuthService for AuthApi {
         Ok(Response::new(token_response(tokens)))
     }
 
-    async fn logout(
-        &self,
-        req: Request<LogoutRequest>,
-    ) -> Result<Response<LogoutResponse>, Status> {
-        let token = refresh_token(&req.get_ref().refresh_token)
-            .map_err(crate::service::ServiceError::from)?;
+    async fn logout(&self, req: Request<LogoutRequest>) -> Result<Response<LogoutResponse>, Status> {
+        let token = refresh_token(&req.get_ref().refresh_token).map_err(crate::service::ServiceError::from)?;
         self.core.logout(&token, &client_ip(&req)).await?;
         Ok(Response::new(LogoutResponse {}))
     }

@@ -66,10 +66,7 @@ pub fn environment_from(value: i32) -> Result<Environment, FieldViolation> {
     match pb::Environment::try_from(value) {
         Ok(pb::Environment::Unspecified | pb::Environment::Live) => Ok(Environment::Live),
         Ok(pb::Environment::Test) => Ok(Environment::Test),
-        Err(_) => Err(FieldViolation::new(
-            "environment",
-            "is not a known environment",
-        )),
+        Err(_) => Err(FieldViolation::new("environment", "is not a known environment")),
     }
 }
 
@@ -89,15 +86,9 @@ pub fn timestamp_to(t: UnixMs) -> prost_types::Timestamp {
 
 pub fn duration_from(field: &str, d: &prost_types::Duration) -> Result<Duration, FieldViolation> {
     if d.seconds < 0 || !(0..1_000_000_000).contains(&d.nanos) {
-        return Err(FieldViolation::new(
-            field,
-            "must be a non-negative duration",
-        ));
+        return Err(FieldViolation::new(field, "must be a non-negative duration"));
     }
-    Ok(Duration::new(
-        d.seconds.unsigned_abs(),
-        d.nanos.unsigned_abs(),
-    ))
+    Ok(Duration::new(d.seconds.unsigned_abs(), d.nanos.unsigned_abs()))
 }
 
 pub fn duration_to(d: Duration) -> prost_types::Duration {
@@ -107,10 +98,7 @@ pub fn duration_to(d: Duration) -> prost_types::Duration {
     }
 }
 
-pub fn policy_from(
-    field: &str,
-    p: &pb::RateLimitPolicy,
-) -> Result<RateLimitPolicy, FieldViolation> {
+pub fn policy_from(field: &str, p: &pb::RateLimitPolicy) -> Result<RateLimitPolicy, FieldViolation> {
     let window = p
         .window
         .as_ref()
@@ -208,10 +196,7 @@ pub fn action_filter(raw: &str) -> Result<Option<&str>, FieldViolation> {
     if raw.is_empty() {
         return Ok(None);
     }
-    let ok = raw.len() <= 64
-        && raw
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_');
+    let ok = raw.len() <= 64 && raw.bytes().all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_');
     if !ok {
         return Err(FieldViolation::new(
             "action",
@@ -225,10 +210,7 @@ pub fn action_filter(raw: &str) -> Result<Option<&str>, FieldViolation> {
 pub fn plain_text(field: &str, raw: &str, max: usize) -> Result<String, FieldViolation> {
     crate::domain::reject_nul(field, raw)?;
     if raw.len() > max {
-        return Err(FieldViolation::new(
-            field,
-            format!("must be at most {max} bytes"),
-        ));
+        return Err(FieldViolation::new(field, format!("must be at most {max} bytes")));
     }
     Ok(raw.to_owned())
 }
@@ -241,38 +223,14 @@ mod tests {
     fn timestamps_round_trip_at_millisecond_precision() {
         let t = UnixMs(1_700_000_000_123);
         assert_eq!(timestamp_from("t", &timestamp_to(t)), Ok(t));
-        assert!(
-            timestamp_from(
-                "t",
-                &prost_types::Timestamp {
-                    seconds: 1,
-                    nanos: -1
-                }
-            )
-            .is_err()
-        );
+        assert!(timestamp_from("t", &prost_types::Timestamp { seconds: 1, nanos: -1 }).is_err());
     }
 
     #[test]
     fn negative_durations_are_rejected() {
-        assert!(
-            duration_from(
-                "d",
-                &prost_types::Duration {
-                    seconds: -1,
-                    nanos: 0
-                }
-            )
-            .is_err()
-        );
+        assert!(duration_from("d", &prost_types::Duration { seconds: -1, nanos: 0 }).is_err());
         assert_eq!(
-            duration_from(
-                "d",
-                &prost_types::Duration {
-                    seconds: 2,
-                    nanos: 0
-                }
-            ),
+            duration_from("d", &prost_types::Duration { seconds: 2, nanos: 0 }),
             Ok(Duration::from_secs(2))
         );
     }

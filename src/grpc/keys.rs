@@ -33,10 +33,7 @@ fn key_id(raw: &str) -> Result<KeyId, ServiceError> {
 
 fn issue_input(r: pb::IssueKeyRequest) -> Result<IssueKeyInput, ServiceError> {
     let mut v = Violations::default();
-    let service_account_id = v.check(ServiceAccountId::parse(
-        "service_account_id",
-        &r.service_account_id,
-    ));
+    let service_account_id = v.check(ServiceAccountId::parse("service_account_id", &r.service_account_id));
     let name = v.check(KeyName::parse("name", &r.name));
     let kind = v.check(convert::kind_from(r.kind));
     let environment = v.check(convert::environment_from(r.environment));
@@ -73,10 +70,7 @@ fn issue_input(r: pb::IssueKeyRequest) -> Result<IssueKeyInput, ServiceError> {
 
 #[tonic::async_trait]
 impl KeyService for KeyApi {
-    async fn issue_key(
-        &self,
-        req: Request<pb::IssueKeyRequest>,
-    ) -> Result<Response<pb::IssueKeyResponse>, Status> {
+    async fn issue_key(&self, req: Request<pb::IssueKeyRequest>) -> Result<Response<pb::IssueKeyResponse>, Status> {
         let caller = caller(&self.core, &req).await?;
         let input = issue_input(req.into_inner())?;
         let issued = self.core.issue_key(&caller, input).await?;
@@ -87,10 +81,7 @@ impl KeyService for KeyApi {
         }))
     }
 
-    async fn list_keys(
-        &self,
-        req: Request<pb::ListKeysRequest>,
-    ) -> Result<Response<pb::ListKeysResponse>, Status> {
+    async fn list_keys(&self, req: Request<pb::ListKeysRequest>) -> Result<Response<pb::ListKeysResponse>, Status> {
         let caller = caller(&self.core, &req).await?;
         let r = req.get_ref();
         let mut v = Violations::default();
@@ -109,24 +100,15 @@ impl KeyService for KeyApi {
         }))
     }
 
-    async fn get_key(
-        &self,
-        req: Request<pb::GetKeyRequest>,
-    ) -> Result<Response<pb::GetKeyResponse>, Status> {
+    async fn get_key(&self, req: Request<pb::GetKeyRequest>) -> Result<Response<pb::GetKeyResponse>, Status> {
         let caller = caller(&self.core, &req).await?;
-        let key = self
-            .core
-            .get_key(&caller, key_id(&req.get_ref().key_id)?)
-            .await?;
+        let key = self.core.get_key(&caller, key_id(&req.get_ref().key_id)?).await?;
         Ok(Response::new(pb::GetKeyResponse {
             key: Some(api_key_to(&key, self.core.clock.now())),
         }))
     }
 
-    async fn rotate_key(
-        &self,
-        req: Request<pb::RotateKeyRequest>,
-    ) -> Result<Response<pb::RotateKeyResponse>, Status> {
+    async fn rotate_key(&self, req: Request<pb::RotateKeyRequest>) -> Result<Response<pb::RotateKeyResponse>, Status> {
         let caller = caller(&self.core, &req).await?;
         let r = req.get_ref();
         let mut v = Violations::default();
@@ -148,28 +130,17 @@ impl KeyService for KeyApi {
         }))
     }
 
-    async fn revoke_key(
-        &self,
-        req: Request<pb::RevokeKeyRequest>,
-    ) -> Result<Response<pb::RevokeKeyResponse>, Status> {
+    async fn revoke_key(&self, req: Request<pb::RevokeKeyRequest>) -> Result<Response<pb::RevokeKeyResponse>, Status> {
         let caller = caller(&self.core, &req).await?;
-        let key = self
-            .core
-            .revoke_key(&caller, key_id(&req.get_ref().key_id)?)
-            .await?;
+        let key = self.core.revoke_key(&caller, key_id(&req.get_ref().key_id)?).await?;
         Ok(Response::new(pb::RevokeKeyResponse {
             key: Some(api_key_to(&key, self.core.clock.now())),
         }))
     }
 
-    async fn delete_key(
-        &self,
-        req: Request<pb::DeleteKeyRequest>,
-    ) -> Result<Response<pb::DeleteKeyResponse>, Status> {
+    async fn delete_key(&self, req: Request<pb::DeleteKeyRequest>) -> Result<Response<pb::DeleteKeyResponse>, Status> {
         let caller = caller(&self.core, &req).await?;
-        self.core
-            .delete_key(&caller, key_id(&req.get_ref().key_id)?)
-            .await?;
+        self.core.delete_key(&caller, key_id(&req.get_ref().key_id)?).await?;
         Ok(Response::new(pb::DeleteKeyResponse {}))
     }
 }

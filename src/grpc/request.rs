@@ -15,17 +15,13 @@ pub fn bearer<T>(req: &Request<T>) -> Result<Option<&str>, ServiceError> {
         .map_err(|_| ServiceError::Unauthenticated(AuthFailure::InvalidCredential))?;
     match value.split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Ok(Some(token)),
-        _ => Err(ServiceError::Unauthenticated(
-            AuthFailure::InvalidCredential,
-        )),
+        _ => Err(ServiceError::Unauthenticated(AuthFailure::InvalidCredential)),
     }
 }
 
 /// The peer's IP address as text, empty when unknown.
 pub fn client_ip<T>(req: &Request<T>) -> String {
-    req.remote_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default()
+    req.remote_addr().map(|a| a.ip().to_string()).unwrap_or_default()
 }
 
 /// The `user-agent` metadata, empty when absent.

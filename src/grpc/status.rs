@@ -23,32 +23,20 @@ fn auth_reason(f: AuthFailure) -> (&'static str, &'static str) {
         AuthFailure::CredentialExpired => ("CREDENTIAL_EXPIRED", "the credential has expired"),
         AuthFailure::CredentialRevoked => ("CREDENTIAL_REVOKED", "the credential has been revoked"),
         AuthFailure::SessionRevoked => ("SESSION_REVOKED", "the session has been revoked"),
-        AuthFailure::InvalidCredentials => {
-            ("INVALID_CREDENTIALS", "email or password is incorrect")
-        }
-        AuthFailure::InvalidRefreshToken => {
-            ("INVALID_REFRESH_TOKEN", "the refresh token is not valid")
-        }
-        AuthFailure::RefreshTokenExpired => {
-            ("REFRESH_TOKEN_EXPIRED", "the refresh token has expired")
-        }
+        AuthFailure::InvalidCredentials => ("INVALID_CREDENTIALS", "email or password is incorrect"),
+        AuthFailure::InvalidRefreshToken => ("INVALID_REFRESH_TOKEN", "the refresh token is not valid"),
+        AuthFailure::RefreshTokenExpired => ("REFRESH_TOKEN_EXPIRED", "the refresh token has expired"),
         AuthFailure::RefreshTokenReused => (
             "REFRESH_TOKEN_REUSED",
             "the refresh token was already used; the session has been revoked",
         ),
-        AuthFailure::SessionMismatch => (
-            "SESSION_MISMATCH",
-            "the refresh token belongs to another client",
-        ),
+        AuthFailure::SessionMismatch => ("SESSION_MISMATCH", "the refresh token belongs to another client"),
     }
 }
 
 fn denial_reason(d: Denial) -> (&'static str, &'static str) {
     match d {
-        Denial::InsufficientRole => (
-            "INSUFFICIENT_ROLE",
-            "this call requires the owner or admin role",
-        ),
+        Denial::InsufficientRole => ("INSUFFICIENT_ROLE", "this call requires the owner or admin role"),
         Denial::RoleAboveOwn => ("ROLE_ABOVE_OWN", "a role above your own cannot be granted"),
         Denial::ApiKeyNotAllowed => ("API_KEY_NOT_ALLOWED", "API keys may not make this call"),
     }
@@ -74,10 +62,7 @@ fn conflict_reason(field: &str) -> &'static str {
 fn precondition_reason(p: Precondition) -> (&'static str, &'static str) {
     match p {
         Precondition::KeyNotRevoked => ("KEY_NOT_REVOKED", "only a revoked key can be deleted"),
-        Precondition::KeyNotRotatable => (
-            "KEY_NOT_ROTATABLE",
-            "the key is revoked, expired or already rotated",
-        ),
+        Precondition::KeyNotRotatable => ("KEY_NOT_ROTATABLE", "the key is revoked, expired or already rotated"),
     }
 }
 

@@ -29,8 +29,5 @@ async fn ready(State(core): State<Arc<Core>>) -> impl IntoResponse {
 /// Public keys of every published signing key. Verifiers may cache it for five minutes:
 /// new keys are published well before they sign.
 async fn jwks(State(core): State<Arc<Core>>) -> impl IntoResponse {
-    (
-        [(header::CACHE_CONTROL, "public, max-age=300")],
-        Json(core.jwt.jwks()),
-    )
+    ([(header::CACHE_CONTROL, "public, max-age=300")], Json(core.jwt.jwks()))
 }

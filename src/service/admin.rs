@@ -26,9 +26,7 @@ impl Core {
             role,
             created_at: now,
         };
-        self.store
-            .create_service_account(&caller.audit(now), &sa)
-            .await?;
+        self.store.create_service_account(&caller.audit(now), &sa).await?;
         tracing::info!(service_account_id = %sa.id, "created service account");
         Ok(sa)
     }
@@ -39,10 +37,7 @@ impl Core {
         caller: &Caller,
         page: PageRequest,
     ) -> ServiceResult<Page<ServiceAccount>> {
-        Ok(self
-            .store
-            .list_service_accounts(caller.principal.org(), page)
-            .await?)
+        Ok(self.store.list_service_accounts(caller.principal.org(), page).await?)
     }
 
     /// Owners and admins add members to their org with a role up to their own.
@@ -55,11 +50,7 @@ impl Core {
     ) -> ServiceResult<User> {
         caller.principal.require_admin()?;
         caller.principal.require_can_grant(role)?;
-        let password_hash = self
-            .passwords
-            .hash(&password)
-            .await
-            .map_err(ServiceError::Internal)?;
+        let password_hash = self.passwords.hash(&password).await.map_err(ServiceError::Internal)?;
         let now = self.clock.now();
         let user = NewUser {
             id: UserId::generate(),

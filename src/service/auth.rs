@@ -51,18 +51,13 @@ impl Core {
         let record = self.store.find_login(&input.email).await?;
         let ok = self
             .passwords
-            .verify(
-                &input.password,
-                record.as_ref().map(|r| r.password_hash.as_str()),
-            )
+            .verify(&input.password, record.as_ref().map(|r| r.password_hash.as_str()))
             .await;
         let now = self.clock.now();
         let Some(record) = record.filter(|_| ok) else {
             self.throttle.record_failure(email);
             self.audit_failed_login(&input, now).await?;
-            return Err(ServiceError::Unauthenticated(
-                AuthFailure::InvalidCredentials,
-            ));
+            return Err(ServiceError::Unauthenticated(AuthFailure::InvalidCredentials));
         };
         self.throttle.record_success(email);
         let user = record.user;
@@ -96,11 +91,7 @@ impl Core {
     async fn audit_failed_login(&self, input: &LoginInput, now: UnixMs) -> ServiceResult<()> {
         // The event names the org only when the email belongs to one; its text never says
         // whether it did, so the audit log cannot be used as an email oracle by members.
-        let org: Option<OrgId> = self
-            .store
-            .find_login(&input.email)
-            .await?
-            .map(|r| r.user.org_id);
+        let org: Option<OrgId> = self.store.find_login(&input.email).await?.map(|r| r.user.org_id);
         let ctx = AuditContext {
             org_id: org.unwrap_or(OrgId(uuid::Uuid::nil())),
             actor: Actor::Anonymous,
@@ -109,20 +100,13 @@ impl Core {
         };
         let mut event = ctx.event(action::LOGIN_FAILED, String::new());
         event.org_id = org;
-        event
-            .details
-            .insert("email".into(), input.email.as_str().to_owned());
+        event.details.insert("email".into(), input.email.as_str().to_owned());
         self.store.append_audit(&event).await?;
         Ok(())
     }
 
     /// Exchanges a refresh token for a new pair; see the module docs for the policy.
-    pub async fn refresh(
-        &self,
-        token: &SecretString,
-        user_agent: &str,
-        client_ip: &str,
-    ) -> ServiceResult<Tokens> {
+    pub async fn refresh(&self, token: &SecretString, user_agent: &str, client_ip: &str) -> ServiceResult<Tokens> {
         let presented = refresh::hash(&self.key_pepper, token);
         let now = self.clock.now();
         let next_secret = refresh::generate();
@@ -137,10 +121,7 @@ impl Core {
             .refresh_session(&presented, user_agent, &next, client_ip, now)
             .await?
         {
-            RefreshOutcome::Rotated {
-                session,
-                expires_at,
-            } => (session, expires_at),
+            RefreshOutcome::Rotated { session, expires_at } => (session, expires_at),
             RefreshOutcome::NotFound => return fail(AuthFailure::InvalidRefreshToken),
             RefreshOutcome::Expired => return fail(AuthFailure::RefreshTokenExpired),
             RefreshOutcome::SessionRevoked => return fail(AuthFailure::SessionRevoked),
@@ -197,12 +178,7 @@ impl Core {
         (secret, record)
     }
 
-    fn access_token(
-        &self,
-        user: &User,
-        session: SessionId,
-        now: UnixMs,
-    ) -> ServiceResult<(String, UnixMs)> {
+    fn access_token(&self, user: &User, session: SessionId, now: UnixMs) -> ServiceResult<(String, UnixMs)> {
         let expires_at = now.plus(self.ttls.access);
         let claims = AccessClaims {
             sub: user.id.to_string(),
@@ -216,10 +192,7 @@ impl Core {
             exp: expires_at.0 / 1000,
             jti: uuid::Uuid::new_v4().to_string(),
         };
-        let token = self
-            .jwt
-            .sign(&claims)
-            .map_err(|e| ServiceError::Internal(e.into()))?;
+        let token = self.jwt.sign(&claims).map_err(|e| ServiceError::Internal(e.into()))?;
         Ok((token, UnixMs(claims.exp * 1000)))
     }
 }

@@ -24,9 +24,7 @@ impl<'a> Authenticator<'a> {
     pub async fn authenticate(&self, credential: Option<&str>) -> ServiceResult<Principal> {
         let credential = credential.map(str::trim).filter(|c| !c.is_empty());
         let Some(credential) = credential else {
-            return Err(ServiceError::Unauthenticated(
-                AuthFailure::MissingCredential,
-            ));
+            return Err(ServiceError::Unauthenticated(AuthFailure::MissingCredential));
         };
         if key_format::looks_like_key(credential) {
             self.api_key(credential).await
@@ -39,30 +37,22 @@ impl<'a> Authenticator<'a> {
         let invalid = ServiceError::Unauthenticated(AuthFailure::InvalidCredential);
         let parsed = key_format::parse(raw).ok_or(invalid)?;
         let hash = key_format::keyed_hash(&self.core.key_pepper, parsed.secret());
-        let key =
-            self.core
-                .store
-                .find_key_by_hash(&hash)
-                .await?
-                .ok_or(ServiceError::Unauthenticated(
-                    AuthFailure::InvalidCredential,
-                ))?;
+        let key = self
+            .core
+            .store
+            .find_key_by_hash(&hash)
+            .await?
+            .ok_or(ServiceError::Unauthenticated(AuthFailure::InvalidCredential))?;
         // The lookup was by hash; comparing the display fields as well, in constant time,
         // guards against a corrupt row answering for another key.
-        let same = key.prefix.as_bytes().ct_eq(parsed.prefix.as_bytes())
-            & key.start.as_bytes().ct_eq(parsed.start.as_bytes());
+        let same =
+            key.prefix.as_bytes().ct_eq(parsed.prefix.as_bytes()) & key.start.as_bytes().ct_eq(parsed.start.as_bytes());
         if !bool::from(same) {
-            return Err(ServiceError::Unauthenticated(
-                AuthFailure::InvalidCredential,
-            ));
+            return Err(ServiceError::Unauthenticated(AuthFailure::InvalidCredential));
         }
         match key.status(self.core.clock.now()) {
-            KeyStatus::Revoked => Err(ServiceError::Unauthenticated(
-                AuthFailure::CredentialRevoked,
-            )),
-            KeyStatus::Expired => Err(ServiceError::Unauthenticated(
-                AuthFailure::CredentialExpired,
-            )),
+            KeyStatus::Revoked => Err(ServiceError::Unauthenticated(AuthFailure::CredentialRevoked)),
+            KeyStatus::Expired => Err(ServiceError::Unauthenticated(AuthFailure::CredentialExpired)),
             KeyStatus::Active => Ok(Principal::Key {
                 id: key.id,
                 org: key.org_id,
@@ -74,9 +64,7 @@ impl<'a> Authenticator<'a> {
 
     async fn access_token(&self, token: &str) -> ServiceResult<Principal> {
         let claims = self.core.jwt.verify(token).map_err(|e| match e {
-            crate::sessions::jwt::TokenError::Expired => {
-                ServiceError::Unauthenticated(AuthFailure::CredentialExpired)
-            }
+            crate::sessions::jwt::TokenError::Expired => ServiceError::Unauthenticated(AuthFailure::CredentialExpired),
             _ => ServiceError::Unauthenticated(AuthFailure::InvalidCredential),
         })?;
         let invalid = || ServiceError::Unauthenticated(AuthFailure::InvalidCredential);
@@ -95,12 +83,7 @@ impl<'a> Authenticator<'a> {
             _ => return Err(invalid()),
         }
         // The role in force is the membership's now, not the one the token was minted with.
-        let member = self
-            .core
-            .store
-            .get_member(org, user)
-            .await?
-            .ok_or_else(invalid)?;
+        let member = self.core.store.get_member(org, user).await?.ok_or_else(invalid)?;
         Ok(Principal::User {
             id: user,
             org,

@@ -23,13 +23,8 @@ pub async fn bootstrap(
     email: Email,
     password: Password,
 ) -> ServiceResult<Bootstrapped> {
-    let hasher = PasswordHasher::new()
-        .await
-        .map_err(ServiceError::Internal)?;
-    let password_hash = hasher
-        .hash(&password)
-        .await
-        .map_err(ServiceError::Internal)?;
+    let hasher = PasswordHasher::new().await.map_err(ServiceError::Internal)?;
+    let password_hash = hasher.hash(&password).await.map_err(ServiceError::Internal)?;
     let now = clock.now();
     let org = Org {
         id: OrgId::generate(),

@@ -45,11 +45,7 @@ impl std::fmt::Debug for IssuedKey {
 }
 
 impl Core {
-    pub async fn issue_key(
-        &self,
-        caller: &Caller,
-        input: IssueKeyInput,
-    ) -> ServiceResult<IssuedKey> {
+    pub async fn issue_key(&self, caller: &Caller, input: IssueKeyInput) -> ServiceResult<IssuedKey> {
         caller.principal.require_admin()?;
         let org = caller.principal.org();
         let now = self.clock.now();
@@ -118,8 +114,7 @@ impl Core {
     ) -> ServiceResult<Page<ApiKey>> {
         let filter = match caller.principal {
             Principal::Key {
-                service_account: own,
-                ..
+                service_account: own, ..
             } => match service_account {
                 Some(other) if other != own => {
                     return Err(ServiceError::PermissionDenied(Denial::ApiKeyNotAllowed));
@@ -128,10 +123,7 @@ impl Core {
             },
             Principal::User { .. } => service_account,
         };
-        Ok(self
-            .store
-            .list_keys(caller.principal.org(), filter, page)
-            .await?)
+        Ok(self.store.list_keys(caller.principal.org(), filter, page).await?)
     }
 
     /// A key of the caller's org; for an API key caller, only its own service account's keys
@@ -139,9 +131,7 @@ impl Core {
     pub async fn get_key(&self, caller: &Caller, id: KeyId) -> ServiceResult<ApiKey> {
         let key = self.store.get_key(caller.principal.org(), id).await?;
         let visible = key.filter(|k| match caller.principal {
-            Principal::Key {
-                service_account, ..
-            } => k.service_account_id == service_account,
+            Principal::Key { service_account, .. } => k.service_account_id == service_account,
             Principal::User { .. } => true,
         });
         visible.ok_or(ServiceError::NotFound("key"))
@@ -149,12 +139,7 @@ impl Core {
 
     /// Issues a replacement that copies the old key's policy, and retires the old key at once
     /// (`grace` zero) or at `now + grace`, never later than its own expiry.
-    pub async fn rotate_key(
-        &self,
-        caller: &Caller,
-        id: KeyId,
-        grace: Duration,
-    ) -> ServiceResult<(IssuedKey, ApiKey)> {
+    pub async fn rotate_key(&self, caller: &Caller, id: KeyId, grace: Duration) -> ServiceResult<(IssuedKey, ApiKey)> {
         caller.principal.require_admin()?;
         if grace > MAX_GRACE {
             return Err(FieldViolation::new("grace_period", "must be at most 30 days").into());

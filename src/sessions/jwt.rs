@@ -132,10 +132,7 @@ impl JwtKeys {
             let kid = URL_SAFE_NO_PAD.encode(id);
             let any_active = records.iter().any(|k| k.activates_at <= now);
             let record = SigningKeyRecord {
-                public_key: derive(&self.secret, &kid)
-                    .verifying_key()
-                    .to_bytes()
-                    .to_vec(),
+                public_key: derive(&self.secret, &kid).verifying_key().to_bytes().to_vec(),
                 kid,
                 created_at: now,
                 activates_at: if any_active {
@@ -156,10 +153,7 @@ impl JwtKeys {
     }
 
     fn build(&self, records: &[SigningKeyRecord], now: UnixMs) -> KeySet {
-        let retire_before = UnixMs(
-            now.0
-                .saturating_sub(2 * duration_ms(self.settings.rotation)),
-        );
+        let retire_before = UnixMs(now.0.saturating_sub(2 * duration_ms(self.settings.rotation)));
         let mut verifying = HashMap::new();
         let mut jwks = Vec::new();
         let mut signing = None;
@@ -227,8 +221,7 @@ impl JwtKeys {
         // Expiry is checked below against our clock, not the library's, so tests can move time.
         let mut validation = self.validation.clone();
         validation.validate_exp = false;
-        let data = jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
-            .map_err(|_| TokenError::Invalid)?;
+        let data = jsonwebtoken::decode::<AccessClaims>(token, key, &validation).map_err(|_| TokenError::Invalid)?;
         let claims = data.claims;
         if claims.typ != ACCESS_TYP {
             return Err(TokenError::Invalid);

@@ -8,8 +8,7 @@ use secrecy::ExposeSecret;
 
 /// OWASP's argon2id recommendation: m=19456 KiB, t=2, p=1.
 fn argon2() -> anyhow::Result<Argon2<'static>> {
-    let params =
-        Params::new(19_456, 2, 1, None).map_err(|e| anyhow::anyhow!("argon2 params: {e}"))?;
+    let params = Params::new(19_456, 2, 1, None).map_err(|e| anyhow::anyhow!("argon2 params: {e}"))?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 

@@ -19,10 +19,7 @@ pub struct LoginThrottle {
 impl LoginThrottle {
     pub fn new(max_failures: u32, window: Duration) -> Self {
         Self {
-            failures: Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(window)
-                .build(),
+            failures: Cache::builder().max_capacity(100_000).time_to_live(window).build(),
             max_failures,
             window,
         }

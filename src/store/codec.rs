@@ -52,14 +52,9 @@ pub(super) fn policy_to_json(p: &Option<RateLimitPolicy>) -> Option<String> {
 fn policy_from_json(s: Option<&str>) -> Result<Option<RateLimitPolicy>, StoreError> {
     let Some(s) = s else { return Ok(None) };
     let p: PolicyJson = serde_json::from_str(s).map_err(|_| corrupt("rate limit"))?;
-    RateLimitPolicy::new(
-        "rate_limit",
-        p.limit,
-        Duration::from_millis(p.window_ms),
-        p.burst,
-    )
-    .map(Some)
-    .map_err(|_| corrupt("rate limit"))
+    RateLimitPolicy::new("rate_limit", p.limit, Duration::from_millis(p.window_ms), p.burst)
+        .map(Some)
+        .map_err(|_| corrupt("rate limit"))
 }
 
 pub(super) fn to_json<T: Serialize>(value: &T) -> String {
@@ -112,18 +107,13 @@ impl TryFrom<KeyRow> for ApiKey {
             service_account_id: ServiceAccountId(r.service_account_id),
             name: KeyName::from_store(r.name),
             kind: KeyKind::parse(&r.kind).ok_or_else(|| corrupt("key kind"))?,
-            environment: Environment::parse(&r.environment)
-                .ok_or_else(|| corrupt("environment"))?,
+            environment: Environment::parse(&r.environment).ok_or_else(|| corrupt("environment"))?,
             prefix: r.prefix,
             start: r.start,
             role: role(&r.role)?,
-            scopes: Scopes::parse("scopes", &strings(&r.scopes, "scopes")?)
-                .map_err(|_| corrupt("scopes"))?,
-            ip_allowlist: IpAllowlist::parse(
-                "ip_allowlist",
-                &strings(&r.ip_allowlist, "ip allowlist")?,
-            )
-            .map_err(|_| corrupt("ip allowlist"))?,
+            scopes: Scopes::parse("scopes", &strings(&r.scopes, "scopes")?).map_err(|_| corrupt("scopes"))?,
+            ip_allowlist: IpAllowlist::parse("ip_allowlist", &strings(&r.ip_allowlist, "ip allowlist")?)
+                .map_err(|_| corrupt("ip allowlist"))?,
             expires_at: r.expires_at.map(UnixMs),
             rate_limit: policy_from_json(r.rate_limit.as_deref())?,
             metadata: Metadata::from_store(map(&r.metadata, "metadata")?),
@@ -237,11 +227,7 @@ impl TryFrom<AuditRow> for AuditEvent {
 }
 
 /// Turns `size + 1` fetched rows into a page: the extra row only says that more exist.
-pub(super) fn paginate<R, T>(
-    rows: Vec<R>,
-    page: PageRequest,
-    id_of: impl Fn(&T) -> Uuid,
-) -> Result<Page<T>, StoreError>
+pub(super) fn paginate<R, T>(rows: Vec<R>, page: PageRequest, id_of: impl Fn(&T) -> Uuid) -> Result<Page<T>, StoreError>
 where
     T: TryFrom<R, Error = StoreError>,
 {

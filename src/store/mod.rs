@@ -83,25 +83,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Creates a service account in `ctx.org_id`; `Conflict("service account name")` when the
     /// org already has one of that name.
-    async fn create_service_account(
-        &self,
-        ctx: &AuditContext,
-        sa: &ServiceAccount,
-    ) -> StoreResult<()>;
+    async fn create_service_account(&self, ctx: &AuditContext, sa: &ServiceAccount) -> StoreResult<()>;
 
     /// A service account of `org`, or `None`.
-    async fn get_service_account(
-        &self,
-        org: OrgId,
-        id: ServiceAccountId,
-    ) -> StoreResult<Option<ServiceAccount>>;
+    async fn get_service_account(&self, org: OrgId, id: ServiceAccountId) -> StoreResult<Option<ServiceAccount>>;
 
     /// The org's service accounts in creation order.
-    async fn list_service_accounts(
-        &self,
-        org: OrgId,
-        page: PageRequest,
-    ) -> StoreResult<Page<ServiceAccount>>;
+    async fn list_service_accounts(&self, org: OrgId, page: PageRequest) -> StoreResult<Page<ServiceAccount>>;
 
     /// Inserts a key (its hash, never the secret) and audits `service_account.key_issued`.
     async fn insert_key(&self, ctx: &AuditContext, key: &NewKey) -> StoreResult<()>;
@@ -142,12 +130,7 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_key(&self, ctx: &AuditContext, id: KeyId) -> StoreResult<()>;
 
     /// Starts a session with its first refresh token and audits the login.
-    async fn create_session(
-        &self,
-        ctx: &AuditContext,
-        session: &Session,
-        token: &NewRefreshToken,
-    ) -> StoreResult<()>;
+    async fn create_session(&self, ctx: &AuditContext, session: &Session, token: &NewRefreshToken) -> StoreResult<()>;
 
     /// Exchanges the refresh token with hash `presented` for `next`, following the policy in
     /// [`RefreshOutcome`]. Of several concurrent calls with one token, exactly one rotates.
@@ -162,12 +145,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Revokes the session a refresh token belongs to (logout) and audits it. Returns `false`
     /// when no such token exists; an already revoked session is left as it is.
-    async fn revoke_session_by_token(
-        &self,
-        presented: &[u8; 32],
-        client_ip: &str,
-        now: UnixMs,
-    ) -> StoreResult<bool>;
+    async fn revoke_session_by_token(&self, presented: &[u8; 32], client_ip: &str, now: UnixMs) -> StoreResult<bool>;
 
     /// The session with `id`, if any.
     async fn get_session(&self, id: SessionId) -> StoreResult<Option<Session>>;

@@ -1,5 +1,16 @@
 //! The one integration-test binary (as zero2prod and kanidm do): every test module drives
 //! real code, the gRPC ones a real server on port 0.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
+
+mod admin;
+mod keys;
+mod permissions;
+mod sessions;
 mod store_conformance;
 mod support;

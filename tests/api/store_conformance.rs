@@ -5,13 +5,6 @@
 //! so neither backend can pass by being tested less. Every test gets a database of its own.
 //! Times are fixed offsets from `T0`, so expiry edges are exact to the millisecond.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
-
 use gatekey::domain::api_key::{ApiKey, NewKey};
 use gatekey::domain::audit::{Actor, AuditContext, AuditEvent, action};
 use gatekey::domain::fields::{Email, KeyName, Metadata, Name};
@@ -23,8 +16,8 @@ use gatekey::domain::role::Role;
 use gatekey::domain::scope::Scopes;
 use gatekey::domain::time::UnixMs;
 use gatekey::store::{
-    MAX_PAGE_SIZE, NewRefreshToken, NewUser, NextRefreshToken, Org, PageRequest, Precondition,
-    RefreshOutcome, ServiceAccount, Session, SigningKeyRecord, Store, StoreError, User,
+    MAX_PAGE_SIZE, NewRefreshToken, NewUser, NextRefreshToken, Org, PageRequest, Precondition, RefreshOutcome,
+    ServiceAccount, Session, SigningKeyRecord, Store, StoreError, User,
 };
 use secrecy::SecretString;
 use std::collections::BTreeMap;
@@ -124,10 +117,7 @@ fn first(size: u32) -> PageRequest {
 }
 
 fn after(size: u32, cursor: Option<Uuid>) -> PageRequest {
-    PageRequest {
-        size,
-        after: cursor,
-    }
+    PageRequest { size, after: cursor }
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
@@ -171,11 +161,7 @@ fn new_user(org: OrgId, email: &str, role: Role) -> NewUser {
 
 async fn tenant(store: &dyn Store) -> Tenant {
     let org = org(&unique("org"));
-    let owner = new_user(
-        org.id,
-        &format!("{}@example.com", unique("owner")),
-        Role::Owner,
-    );
+    let owner = new_user(org.id, &format!("{}@example.com", unique("owner")), Role::Owner);
     store.create_org_with_owner(&org, &owner).await.unwrap();
     Tenant {
         org: org.id,
@@ -286,10 +272,7 @@ async fn session(store: &dyn Store, t: &Tenant, remember_me: bool) -> (Session, 
         created_at: T0,
         expires_at: T0.plus(LIFETIME),
     };
-    store
-        .create_session(&t.ctx, &session, &initial)
-        .await
-        .unwrap();
+    store.create_session(&t.ctx, &session, &initial).await.unwrap();
     (session, initial.hash)
 }
 
@@ -315,25 +298,14 @@ fn rotated(session: &Session, now: UnixMs) -> RefreshOutcome {
 }
 
 /// Presents `token`; returns the outcome and the hash of the token handed out if it rotated.
-async fn refresh(
-    store: &dyn Store,
-    token: &[u8; 32],
-    ua: &str,
-    now: UnixMs,
-) -> (RefreshOutcome, [u8; 32]) {
+async fn refresh(store: &dyn Store, token: &[u8; 32], ua: &str, now: UnixMs) -> (RefreshOutcome, [u8; 32]) {
     let next = next_token();
-    let outcome = store
-        .refresh_session(token, ua, &next, IP, now)
-        .await
-        .unwrap();
+    let outcome = store.refresh_session(token, ua, &next, IP, now).await.unwrap();
     (outcome, next.hash)
 }
 
 fn is_not_rotatable<T>(r: &Result<T, StoreError>) -> bool {
-    matches!(
-        r,
-        Err(StoreError::Precondition(Precondition::KeyNotRotatable))
-    )
+    matches!(r, Err(StoreError::Precondition(Precondition::KeyNotRotatable)))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -361,22 +333,11 @@ async fn creating_an_org_audits_the_org_and_its_owner(store: &dyn Store) {
 async fn a_taken_org_name_conflicts_and_creates_nothing(store: &dyn Store) {
     let name = unique("acme");
     let taken = org(&name);
-    let first_owner = new_user(
-        taken.id,
-        &format!("{}@example.com", unique("a")),
-        Role::Owner,
-    );
-    store
-        .create_org_with_owner(&taken, &first_owner)
-        .await
-        .unwrap();
+    let first_owner = new_user(taken.id, &format!("{}@example.com", unique("a")), Role::Owner);
+    store.create_org_with_owner(&taken, &first_owner).await.unwrap();
 
     let again = org(&name);
-    let owner = new_user(
-        again.id,
-        &format!("{}@example.com", unique("b")),
-        Role::Owner,
-    );
+    let owner = new_user(again.id, &format!("{}@example.com", unique("b")), Role::Owner);
     let r = store.create_org_with_owner(&again, &owner).await;
     assert!(matches!(r, Err(StoreError::Conflict("org name"))), "{r:?}");
 
@@ -384,15 +345,8 @@ async fn a_taken_org_name_conflicts_and_creates_nothing(store: &dyn Store) {
         store.find_login(&owner.email).await.unwrap().is_none(),
         "no owner is created"
     );
-    let audit = store
-        .list_audit_events(again.id, None, first(10))
-        .await
-        .unwrap();
-    assert!(
-        audit.items.is_empty(),
-        "nothing is audited: {:?}",
-        audit.items
-    );
+    let audit = store.list_audit_events(again.id, None, first(10)).await.unwrap();
+    assert!(audit.items.is_empty(), "nothing is audited: {:?}", audit.items);
 }
 
 async fn a_taken_owner_email_conflicts_and_creates_nothing(store: &dyn Store) {
@@ -409,27 +363,13 @@ async fn a_taken_owner_email_conflicts_and_creates_nothing(store: &dyn Store) {
     let r = store.create_org_with_owner(&newcomer, &owner).await;
     assert!(matches!(r, Err(StoreError::Conflict("email"))), "{r:?}");
 
-    let audit = store
-        .list_audit_events(newcomer.id, None, first(10))
-        .await
-        .unwrap();
-    assert!(
-        audit.items.is_empty(),
-        "nothing is audited: {:?}",
-        audit.items
-    );
+    let audit = store.list_audit_events(newcomer.id, None, first(10)).await.unwrap();
+    assert!(audit.items.is_empty(), "nothing is audited: {:?}", audit.items);
     let login = store.find_login(&owner.email).await.unwrap().unwrap();
     assert_eq!(login.user.org_id, existing.id, "the email keeps its org");
     // The org was not created either: its name and id are still free.
-    let owner = new_user(
-        newcomer.id,
-        &format!("{}@example.com", unique("c")),
-        Role::Owner,
-    );
-    store
-        .create_org_with_owner(&newcomer, &owner)
-        .await
-        .unwrap();
+    let owner = new_user(newcomer.id, &format!("{}@example.com", unique("c")), Role::Owner);
+    store.create_org_with_owner(&newcomer, &owner).await.unwrap();
 }
 
 async fn a_login_is_found_by_the_parsed_email_with_hash_and_role(store: &dyn Store) {
@@ -461,10 +401,7 @@ async fn a_member_of_another_org_is_not_found(store: &dyn Store) {
     let member = store.get_member(a.org, a.owner).await.unwrap();
     assert_eq!(member.map(|u| u.id), Some(a.owner));
     assert_eq!(store.get_member(b.org, a.owner).await.unwrap(), None);
-    assert_eq!(
-        store.get_member(a.org, UserId::generate()).await.unwrap(),
-        None
-    );
+    assert_eq!(store.get_member(a.org, UserId::generate()).await.unwrap(), None);
 }
 
 async fn creating_a_user_adds_a_member_and_a_taken_email_conflicts(store: &dyn Store) {
@@ -472,10 +409,7 @@ async fn creating_a_user_adds_a_member_and_a_taken_email_conflicts(store: &dyn S
     let b = tenant(store).await;
     let local = unique("dev");
     let user = new_user(a.org, &format!("{local}@example.com"), Role::Admin);
-    let created = store
-        .create_user(&a.ctx_at(at(1_000)), &user)
-        .await
-        .unwrap();
+    let created = store.create_user(&a.ctx_at(at(1_000)), &user).await.unwrap();
     let expected = User {
         id: user.id,
         org_id: a.org,
@@ -484,23 +418,14 @@ async fn creating_a_user_adds_a_member_and_a_taken_email_conflicts(store: &dyn S
         created_at: T0,
     };
     assert_eq!(created, expected);
-    assert_eq!(
-        store.get_member(a.org, user.id).await.unwrap(),
-        Some(expected)
-    );
+    assert_eq!(store.get_member(a.org, user.id).await.unwrap(), Some(expected));
     let audited = events(store, a.org, action::USER_CREATED).await;
     assert!(
-        audited
-            .iter()
-            .any(|e| e.target == format!("user:{}", user.id)),
+        audited.iter().any(|e| e.target == format!("user:{}", user.id)),
         "{audited:?}"
     );
 
-    let again = new_user(
-        b.org,
-        &format!("{}@EXAMPLE.com", local.to_uppercase()),
-        Role::Member,
-    );
+    let again = new_user(b.org, &format!("{}@EXAMPLE.com", local.to_uppercase()), Role::Member);
     let r = store.create_user(&b.ctx, &again).await;
     assert!(matches!(r, Err(StoreError::Conflict("email"))), "{r:?}");
     assert_eq!(store.get_member(b.org, again.id).await.unwrap(), None);
@@ -524,27 +449,13 @@ async fn a_service_account_name_is_unique_within_its_org_only(store: &dyn Store)
         ..ci.clone()
     };
     let r = store.create_service_account(&a.ctx, &twin).await;
-    assert!(
-        matches!(r, Err(StoreError::Conflict("service account name"))),
-        "{r:?}"
-    );
-    assert_eq!(
-        store.get_service_account(a.org, twin.id).await.unwrap(),
-        None
-    );
-    assert_eq!(
-        events(store, a.org, action::SERVICE_ACCOUNT_CREATED)
-            .await
-            .len(),
-        1
-    );
+    assert!(matches!(r, Err(StoreError::Conflict("service account name"))), "{r:?}");
+    assert_eq!(store.get_service_account(a.org, twin.id).await.unwrap(), None);
+    assert_eq!(events(store, a.org, action::SERVICE_ACCOUNT_CREATED).await.len(), 1);
 
     let elsewhere = service_account(store, &b, "ci").await;
     assert_eq!(
-        store
-            .get_service_account(b.org, elsewhere.id)
-            .await
-            .unwrap(),
+        store.get_service_account(b.org, elsewhere.id).await.unwrap(),
         Some(elsewhere)
     );
 }
@@ -553,10 +464,7 @@ async fn a_service_account_of_another_org_is_not_found(store: &dyn Store) {
     let a = tenant(store).await;
     let b = tenant(store).await;
     let sa = service_account(store, &a, "deploy").await;
-    assert_eq!(
-        store.get_service_account(a.org, sa.id).await.unwrap(),
-        Some(sa.clone())
-    );
+    assert_eq!(store.get_service_account(a.org, sa.id).await.unwrap(), Some(sa.clone()));
     assert_eq!(store.get_service_account(b.org, sa.id).await.unwrap(), None);
     assert!(
         store
@@ -580,16 +488,10 @@ async fn service_accounts_are_listed_in_creation_order_a_page_at_a_time(store: &
     let page = store.list_service_accounts(a.org, first(2)).await.unwrap();
     assert_eq!(page.items, created[0..2]);
     assert_eq!(page.next, Some(created[1].id.0));
-    let page = store
-        .list_service_accounts(a.org, after(2, page.next))
-        .await
-        .unwrap();
+    let page = store.list_service_accounts(a.org, after(2, page.next)).await.unwrap();
     assert_eq!(page.items, created[2..4]);
     assert_eq!(page.next, Some(created[3].id.0));
-    let page = store
-        .list_service_accounts(a.org, after(2, page.next))
-        .await
-        .unwrap();
+    let page = store.list_service_accounts(a.org, after(2, page.next)).await.unwrap();
     assert_eq!(page.items, created[4..]);
     assert_eq!(page.next, None);
 }
@@ -600,11 +502,8 @@ async fn service_accounts_are_listed_in_creation_order_a_page_at_a_time(store: &
 async fn an_inserted_key_reads_back_with_every_field(store: &dyn Store) {
     let t = tenant(store).await;
     let sa = service_account(store, &t, "camera-fleet").await;
-    let metadata: BTreeMap<String, String> = [
-        ("team".into(), "vision".into()),
-        ("note".into(), "ünïcode ✓".into()),
-    ]
-    .into();
+    let metadata: BTreeMap<String, String> =
+        [("team".into(), "vision".into()), ("note".into(), "ünïcode ✓".into())].into();
     let mut new = new_key_of(&t, sa.id, KeyKind::Publishable, Environment::Test);
     new.pepper_version = 3;
     let k = &mut new.key;
@@ -617,8 +516,7 @@ async fn an_inserted_key_reads_back_with_every_field(store: &dyn Store) {
     )
     .unwrap();
     k.expires_at = Some(at(90 * 24 * HOUR_MS + 1));
-    k.rate_limit =
-        Some(RateLimitPolicy::new("rate_limit", 120, Duration::from_millis(1_500), 7).unwrap());
+    k.rate_limit = Some(RateLimitPolicy::new("rate_limit", 120, Duration::from_millis(1_500), 7).unwrap());
     k.metadata = Metadata::parse("metadata", metadata.iter()).unwrap();
     k.created_at = at(5);
     k.created_by = Actor::Key(KeyId::generate());
@@ -626,10 +524,7 @@ async fn an_inserted_key_reads_back_with_every_field(store: &dyn Store) {
     store.insert_key(&t.ctx, &new).await.unwrap();
 
     assert_eq!(key_of(store, &t, new.key.id).await, Some(new.key.clone()));
-    assert_eq!(
-        store.find_key_by_hash(&new.hash).await.unwrap(),
-        Some(new.key.clone())
-    );
+    assert_eq!(store.find_key_by_hash(&new.hash).await.unwrap(), Some(new.key.clone()));
     let issued = events(store, t.org, action::KEY_ISSUED).await;
     assert_eq!(issued.len(), 1);
     assert_eq!(issued[0].target, format!("key:{}", new.key.id));
@@ -643,14 +538,7 @@ async fn a_key_of_another_org_is_not_found(store: &dyn Store) {
     let sa = service_account(store, &a, "ci").await;
     let key = issued_key(store, &a, sa.id).await;
     assert_eq!(store.get_key(b.org, key.id).await.unwrap(), None);
-    assert!(
-        store
-            .list_keys(b.org, None, first(10))
-            .await
-            .unwrap()
-            .items
-            .is_empty()
-    );
+    assert!(store.list_keys(b.org, None, first(10)).await.unwrap().items.is_empty());
     assert!(
         store
             .list_keys(b.org, Some(sa.id), first(10))
@@ -679,14 +567,8 @@ async fn a_key_is_found_by_its_hash_in_any_org_and_state(store: &dyn Store) {
         store.find_key_by_hash(&in_b.hash).await.unwrap(),
         Some(in_b.key.clone())
     );
-    let revoked = store
-        .revoke_key(&b.ctx_at(at(1_000)), in_b.key.id)
-        .await
-        .unwrap();
-    assert_eq!(
-        store.find_key_by_hash(&in_b.hash).await.unwrap(),
-        Some(revoked)
-    );
+    let revoked = store.revoke_key(&b.ctx_at(at(1_000)), in_b.key.id).await.unwrap();
+    assert_eq!(store.find_key_by_hash(&in_b.hash).await.unwrap(), Some(revoked));
     assert_eq!(store.find_key_by_hash(&rand::random()).await.unwrap(), None);
 }
 
@@ -702,12 +584,8 @@ async fn keys_are_listed_in_creation_order_per_service_account_a_page_at_a_time(
         keys.push(issued_key(store, &t, sa).await);
         issued_key(store, &other, noise.id).await;
     }
-    let of = |sa: ServiceAccountId| -> Vec<ApiKey> {
-        keys.iter()
-            .filter(|k| k.service_account_id == sa)
-            .cloned()
-            .collect()
-    };
+    let of =
+        |sa: ServiceAccountId| -> Vec<ApiKey> { keys.iter().filter(|k| k.service_account_id == sa).cloned().collect() };
 
     let all = store.list_keys(t.org, None, first(100)).await.unwrap();
     assert_eq!(all.items, keys);
@@ -717,18 +595,12 @@ async fn keys_are_listed_in_creation_order_per_service_account_a_page_at_a_time(
     let page = store.list_keys(t.org, Some(ci.id), first(2)).await.unwrap();
     assert_eq!(page.items, ci_keys[..2]);
     assert_eq!(page.next, Some(ci_keys[1].id.0));
-    let page = store
-        .list_keys(t.org, Some(ci.id), after(2, page.next))
-        .await
-        .unwrap();
+    let page = store.list_keys(t.org, Some(ci.id), after(2, page.next)).await.unwrap();
     assert_eq!(page.items, ci_keys[2..]);
     assert_eq!(page.next, None);
 
     // A page that holds exactly the rest says there is no more.
-    let page = store
-        .list_keys(t.org, Some(deploy.id), first(3))
-        .await
-        .unwrap();
+    let page = store.list_keys(t.org, Some(deploy.id), first(3)).await.unwrap();
     assert_eq!(page.items, of(deploy.id));
     assert_eq!(page.next, None);
 }
@@ -738,10 +610,7 @@ async fn revoking_a_key_records_who_and_when_exactly_once(store: &dyn Store) {
     let sa = service_account(store, &t, "ci").await;
     let key = issued_key(store, &t, sa.id).await;
 
-    let revoked = store
-        .revoke_key(&t.ctx_at(at(1_000)), key.id)
-        .await
-        .unwrap();
+    let revoked = store.revoke_key(&t.ctx_at(at(1_000)), key.id).await.unwrap();
     let expected = ApiKey {
         revoked_at: Some(at(1_000)),
         revoked_by: Some(t.ctx.actor),
@@ -760,10 +629,7 @@ async fn revoking_a_key_records_who_and_when_exactly_once(store: &dyn Store) {
         actor: Actor::System,
         ..t.ctx_at(at(5_000))
     };
-    let again = store
-        .revoke_key(&later_by_someone_else, key.id)
-        .await
-        .unwrap();
+    let again = store.revoke_key(&later_by_someone_else, key.id).await.unwrap();
     assert_eq!(again, expected, "a second revoke changes nothing");
     assert_eq!(key_of(store, &t, key.id).await, Some(expected));
     assert_eq!(events(store, t.org, action::KEY_REVOKED).await.len(), 1);
@@ -779,29 +645,17 @@ async fn another_orgs_key_cannot_be_revoked_rotated_or_deleted(store: &dyn Store
     let r = store.revoke_key(&intruder, key.id).await;
     assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
     let replacement = successor(&b, &key, at(1_000));
-    let r = store
-        .rotate_key(&intruder, key.id, &replacement, None)
-        .await;
+    let r = store.rotate_key(&intruder, key.id, &replacement, None).await;
     assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
     let r = store.delete_key(&intruder, key.id).await;
     assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
     let r = store.revoke_key(&a.ctx, KeyId::generate()).await;
-    assert!(
-        matches!(r, Err(StoreError::NotFound)),
-        "an unknown key: {r:?}"
-    );
+    assert!(matches!(r, Err(StoreError::NotFound)), "an unknown key: {r:?}");
 
     assert_eq!(key_of(store, &a, key.id).await, Some(key));
-    assert_eq!(
-        store.get_key(b.org, replacement.key.id).await.unwrap(),
-        None
-    );
+    assert_eq!(store.get_key(b.org, replacement.key.id).await.unwrap(), None);
     for org in [a.org, b.org] {
-        for act in [
-            action::KEY_REVOKED,
-            action::KEY_ROTATED,
-            action::KEY_DELETED,
-        ] {
+        for act in [action::KEY_REVOKED, action::KEY_ROTATED, action::KEY_DELETED] {
             assert!(events(store, org, act).await.is_empty(), "{act} in {org}");
         }
     }
@@ -814,10 +668,7 @@ async fn rotating_without_overlap_revokes_the_old_key_at_once(store: &dyn Store)
     let now = at(1_000);
     let next = successor(&t, &old, now);
 
-    let (new, old_after) = store
-        .rotate_key(&t.ctx_at(now), old.id, &next, None)
-        .await
-        .unwrap();
+    let (new, old_after) = store.rotate_key(&t.ctx_at(now), old.id, &next, None).await.unwrap();
     assert_eq!(new, next.key);
     let expected_old = ApiKey {
         revoked_at: Some(now),
@@ -827,10 +678,7 @@ async fn rotating_without_overlap_revokes_the_old_key_at_once(store: &dyn Store)
     assert_eq!(old_after, expected_old);
     assert_eq!(key_of(store, &t, old.id).await, Some(expected_old));
     assert_eq!(key_of(store, &t, new.id).await, Some(next.key.clone()));
-    assert_eq!(
-        store.find_key_by_hash(&next.hash).await.unwrap(),
-        Some(next.key)
-    );
+    assert_eq!(store.find_key_by_hash(&next.hash).await.unwrap(), Some(next.key));
     let rotated = events(store, t.org, action::KEY_ROTATED).await;
     assert_eq!(rotated.len(), 1);
     assert_eq!(rotated[0].target, format!("key:{}", old.id));
@@ -864,10 +712,7 @@ async fn a_revoked_expired_or_rotated_key_cannot_be_rotated(store: &dyn Store) {
     let now = at(10_000);
 
     let revoked = issued_key(store, &t, sa.id).await;
-    store
-        .revoke_key(&t.ctx_at(at(1_000)), revoked.id)
-        .await
-        .unwrap();
+    store.revoke_key(&t.ctx_at(at(1_000)), revoked.id).await.unwrap();
 
     let rotated = issued_key(store, &t, sa.id).await;
     let first_successor = successor(&t, &rotated, at(1_000));
@@ -882,31 +727,18 @@ async fn a_revoked_expired_or_rotated_key_cannot_be_rotated(store: &dyn Store) {
     expiring.key.expires_at = Some(now);
     store.insert_key(&t.ctx, &expiring).await.unwrap();
 
-    for (what, old) in [
-        ("revoked", &revoked),
-        ("rotated", &rotated),
-        ("expired", &expiring.key),
-    ] {
+    for (what, old) in [("revoked", &revoked), ("rotated", &rotated), ("expired", &expiring.key)] {
         for old_expires_at in [None, Some(at(20_000))] {
             let before = key_of(store, &t, old.id).await;
             let next = successor(&t, old, now);
-            let r = store
-                .rotate_key(&t.ctx_at(now), old.id, &next, old_expires_at)
-                .await;
-            assert!(
-                is_not_rotatable(&r),
-                "{what} key, overlap {old_expires_at:?}: {r:?}"
-            );
+            let r = store.rotate_key(&t.ctx_at(now), old.id, &next, old_expires_at).await;
+            assert!(is_not_rotatable(&r), "{what} key, overlap {old_expires_at:?}: {r:?}");
             assert_eq!(
                 key_of(store, &t, next.key.id).await,
                 None,
                 "no successor for the {what} key"
             );
-            assert_eq!(
-                key_of(store, &t, old.id).await,
-                before,
-                "the {what} key is unchanged"
-            );
+            assert_eq!(key_of(store, &t, old.id).await, before, "the {what} key is unchanged");
         }
     }
     assert_eq!(events(store, t.org, action::KEY_ROTATED).await.len(), 1);
@@ -954,10 +786,7 @@ async fn only_a_revoked_key_can_be_deleted_and_its_history_stays(store: &dyn Sto
 
     let r = store.delete_key(&t.ctx_at(at(1_000)), id).await;
     assert!(
-        matches!(
-            r,
-            Err(StoreError::Precondition(Precondition::KeyNotRevoked))
-        ),
+        matches!(r, Err(StoreError::Precondition(Precondition::KeyNotRevoked))),
         "{r:?}"
     );
     assert_eq!(key_of(store, &t, id).await, Some(new.key.clone()));
@@ -966,34 +795,18 @@ async fn only_a_revoked_key_can_be_deleted_and_its_history_stays(store: &dyn Sto
     store.delete_key(&t.ctx_at(at(3_000)), id).await.unwrap();
     assert_eq!(key_of(store, &t, id).await, None);
     assert_eq!(store.find_key_by_hash(&new.hash).await.unwrap(), None);
-    assert!(
-        store
-            .list_keys(t.org, None, first(10))
-            .await
-            .unwrap()
-            .items
-            .is_empty()
-    );
+    assert!(store.list_keys(t.org, None, first(10)).await.unwrap().items.is_empty());
     let r = store.delete_key(&t.ctx_at(at(4_000)), id).await;
-    assert!(
-        matches!(r, Err(StoreError::NotFound)),
-        "deleting again: {r:?}"
-    );
+    assert!(matches!(r, Err(StoreError::NotFound)), "deleting again: {r:?}");
 
-    let audit = store
-        .list_audit_events(t.org, None, first(100))
-        .await
-        .unwrap();
+    let audit = store.list_audit_events(t.org, None, first(100)).await.unwrap();
     let history: Vec<&str> = audit
         .items
         .iter()
         .filter(|e| e.target == format!("key:{id}"))
         .map(|e| e.action.as_str())
         .collect();
-    assert_eq!(
-        history,
-        [action::KEY_DELETED, action::KEY_REVOKED, action::KEY_ISSUED]
-    );
+    assert_eq!(history, [action::KEY_DELETED, action::KEY_REVOKED, action::KEY_ISSUED]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1006,10 +819,7 @@ async fn starting_a_session_stores_it_and_audits_the_login(store: &dyn Store) {
     let logins = events(store, t.org, action::LOGIN_SUCCEEDED).await;
     assert_eq!(logins.len(), 1);
     assert_eq!(logins[0].target, format!("session:{}", s.id));
-    assert_eq!(
-        store.get_session(SessionId::generate()).await.unwrap(),
-        None
-    );
+    assert_eq!(store.get_session(SessionId::generate()).await.unwrap(), None);
 }
 
 async fn a_rotated_token_lives_as_long_as_the_session_asked_for(store: &dyn Store) {
@@ -1040,10 +850,7 @@ async fn a_refresh_token_is_single_use_and_its_reuse_revokes_the_session(store: 
     assert_eq!(out, rotated(&s, at(2_000)), "the token handed out works");
 
     let (out, thief) = refresh(store, &first_token, UA, at(3_000)).await;
-    assert!(
-        matches!(&out, RefreshOutcome::Reused(r) if r.id == s.id),
-        "{out:?}"
-    );
+    assert!(matches!(&out, RefreshOutcome::Reused(r) if r.id == s.id), "{out:?}");
     let revoked = store.get_session(s.id).await.unwrap().unwrap();
     assert_eq!(revoked.revoked_at, Some(at(3_000)));
     let reused = events(store, t.org, action::REFRESH_TOKEN_REUSED).await;
@@ -1057,9 +864,7 @@ async fn a_refresh_token_is_single_use_and_its_reuse_revokes_the_session(store: 
     assert_eq!(out, RefreshOutcome::NotFound);
 }
 
-async fn a_refresh_from_another_user_agent_is_refused_without_consuming_the_token(
-    store: &dyn Store,
-) {
+async fn a_refresh_from_another_user_agent_is_refused_without_consuming_the_token(store: &dyn Store) {
     let t = tenant(store).await;
     let (s, token) = session(store, &t, false).await;
 
@@ -1110,14 +915,10 @@ async fn refreshing_twice_concurrently_with_one_token_rotates_once(store: &dyn S
             store.refresh_session(&token, UA, &two, IP, now),
         );
         let outcomes = [r1.unwrap(), r2.unwrap()];
-        let rotated = outcomes
-            .iter()
-            .filter(|o| matches!(o, RefreshOutcome::Rotated { .. }));
+        let rotated = outcomes.iter().filter(|o| matches!(o, RefreshOutcome::Rotated { .. }));
         assert_eq!(rotated.count(), 1, "round {round}: {outcomes:?}");
         // The loser presented a token that had just been exchanged: the policy's reuse case.
-        let reused = outcomes
-            .iter()
-            .filter(|o| matches!(o, RefreshOutcome::Reused(_)));
+        let reused = outcomes.iter().filter(|o| matches!(o, RefreshOutcome::Reused(_)));
         assert_eq!(reused.count(), 1, "round {round}: {outcomes:?}");
     }
 }
@@ -1126,35 +927,18 @@ async fn logging_out_revokes_the_session_once_and_an_unknown_token_is_false(stor
     let t = tenant(store).await;
     let (s, token) = session(store, &t, false).await;
 
-    assert!(
-        store
-            .revoke_session_by_token(&token, IP, at(1_000))
-            .await
-            .unwrap()
-    );
+    assert!(store.revoke_session_by_token(&token, IP, at(1_000)).await.unwrap());
     let revoked = Session {
         revoked_at: Some(at(1_000)),
         ..s.clone()
     };
-    assert_eq!(
-        store.get_session(s.id).await.unwrap(),
-        Some(revoked.clone())
-    );
+    assert_eq!(store.get_session(s.id).await.unwrap(), Some(revoked.clone()));
     let audited = events(store, t.org, action::SESSION_REVOKED).await;
     assert_eq!(audited.len(), 1);
     assert_eq!(audited[0].target, format!("session:{}", s.id));
 
-    assert!(
-        store
-            .revoke_session_by_token(&token, IP, at(2_000))
-            .await
-            .unwrap()
-    );
-    assert_eq!(
-        store.get_session(s.id).await.unwrap(),
-        Some(revoked),
-        "left as it was"
-    );
+    assert!(store.revoke_session_by_token(&token, IP, at(2_000)).await.unwrap());
+    assert_eq!(store.get_session(s.id).await.unwrap(), Some(revoked), "left as it was");
     assert_eq!(events(store, t.org, action::SESSION_REVOKED).await.len(), 1);
 
     assert!(
@@ -1173,11 +957,7 @@ async fn logging_out_revokes_the_session_once_and_an_unknown_token_is_false(stor
 async fn audit_events_are_listed_newest_first_by_action_a_page_at_a_time(store: &dyn Store) {
     let a = tenant(store).await;
     let b = tenant(store).await;
-    let baseline = store
-        .list_audit_events(a.org, None, first(100))
-        .await
-        .unwrap()
-        .items;
+    let baseline = store.list_audit_events(a.org, None, first(100)).await.unwrap().items;
     let mut appended = Vec::new();
     for i in 0..5 {
         let act = if i % 2 == 0 { "test.even" } else { "test.odd" };
@@ -1188,15 +968,9 @@ async fn audit_events_are_listed_newest_first_by_action_a_page_at_a_time(store: 
         appended.push(e);
     }
 
-    let all = store
-        .list_audit_events(a.org, None, first(100))
-        .await
-        .unwrap();
+    let all = store.list_audit_events(a.org, None, first(100)).await.unwrap();
     let newest_first: Vec<AuditEvent> = appended.iter().rev().chain(&baseline).cloned().collect();
-    assert_eq!(
-        all.items, newest_first,
-        "every field read back, newest first"
-    );
+    assert_eq!(all.items, newest_first, "every field read back, newest first");
     assert_eq!(all.next, None);
 
     let page = store
@@ -1213,15 +987,8 @@ async fn audit_events_are_listed_newest_first_by_action_a_page_at_a_time(store: 
     assert_eq!(page.next, None);
 
     assert!(events(store, b.org, "test.even").await.is_empty());
-    let foreign = store
-        .list_audit_events(b.org, None, first(100))
-        .await
-        .unwrap()
-        .items;
-    assert!(
-        foreign.iter().all(|e| e.org_id == Some(b.org)),
-        "{foreign:?}"
-    );
+    let foreign = store.list_audit_events(b.org, None, first(100)).await.unwrap().items;
+    assert!(foreign.iter().all(|e| e.org_id == Some(b.org)), "{foreign:?}");
 }
 
 async fn an_audit_event_without_an_org_is_kept_but_listed_under_no_org(store: &dyn Store) {
@@ -1249,16 +1016,9 @@ async fn signing_keys_are_listed_oldest_first(store: &dyn Store) {
         created_at: at(created),
         activates_at: at(created + HOUR_MS),
     };
-    let (early, middle, late) = (
-        record("k-early", 0),
-        record("k-middle", 1_000),
-        record("k-late", 2_000),
-    );
+    let (early, middle, late) = (record("k-early", 0), record("k-middle", 1_000), record("k-late", 2_000));
     for key in [&late, &early, &middle] {
         store.insert_signing_key(key).await.unwrap();
     }
-    assert_eq!(
-        store.list_signing_keys().await.unwrap(),
-        [early, middle, late]
-    );
+    assert_eq!(store.list_signing_keys().await.unwrap(), [early, middle, late]);
 }

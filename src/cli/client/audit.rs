@@ -55,15 +55,7 @@ async fn list(args: ListArgs, out: &mut impl Write) -> anyhow::Result<()> {
         let value = json!({ "events": events, "next_page_token": response.next_page_token });
         return output::json(out, &value);
     }
-    let mut table = Table::new(&[
-        "TIME",
-        "ACTOR",
-        "ACTION",
-        "TARGET",
-        "KEY",
-        "CLIENT IP",
-        "DETAILS",
-    ]);
+    let mut table = Table::new(&["TIME", "ACTOR", "ACTION", "TARGET", "KEY", "CLIENT IP", "DETAILS"]);
     for event in &response.events {
         table.row([
             human_time(event.occurred_at.as_ref(), "-"),

@@ -4,8 +4,8 @@
 use super::error::{ConnectError, UsageError};
 use super::session::{Session, SessionStore};
 use crate::proto::v1::{
-    RefreshRequest, admin_service_client::AdminServiceClient,
-    auth_service_client::AuthServiceClient, key_service_client::KeyServiceClient,
+    RefreshRequest, admin_service_client::AdminServiceClient, auth_service_client::AuthServiceClient,
+    key_service_client::KeyServiceClient,
 };
 use anyhow::Context as _;
 use secrecy::{ExposeSecret as _, SecretString};
@@ -114,9 +114,7 @@ impl Api {
         };
         let mut bearer: MetadataValue<Ascii> = format!("Bearer {}", token.expose_secret())
             .parse()
-            .map_err(|_| {
-                UsageError("the token contains characters not allowed in a header".into())
-            })?;
+            .map_err(|_| UsageError("the token contains characters not allowed in a header".into()))?;
         bearer.set_sensitive(true);
         Ok(Self { channel, bearer })
     }
@@ -124,9 +122,7 @@ impl Api {
     /// `message` with the `authorization` metadata attached.
     pub fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
-        request
-            .metadata_mut()
-            .insert("authorization", self.bearer.clone());
+        request.metadata_mut().insert("authorization", self.bearer.clone());
         request
     }
 
@@ -155,11 +151,7 @@ pub fn session_server(args: &ClientArgs, session: &Session) -> anyhow::Result<St
 }
 
 /// `session`, or a refreshed one if its access token expires within [`REFRESH_MARGIN`].
-async fn fresh(
-    channel: &Channel,
-    store: &SessionStore,
-    session: Session,
-) -> anyhow::Result<Session> {
+async fn fresh(channel: &Channel, store: &SessionStore, session: Session) -> anyhow::Result<Session> {
     if !session.access_expires_within(REFRESH_MARGIN, chrono::Utc::now()) {
         return Ok(session);
     }

@@ -38,8 +38,14 @@ pub fn describe(err: &anyhow::Error) -> String {
         return describe_status(status);
     }
     let mut text = format!("error: {err}");
+    let mut previous = err.to_string();
     for cause in err.chain().skip(1) {
-        let _ = write!(text, ": {cause}");
+        // Transport errors repeat their source's message; say it once.
+        let cause = cause.to_string();
+        if cause != previous {
+            let _ = write!(text, ": {cause}");
+        }
+        previous = cause;
     }
     text
 }
@@ -147,10 +153,7 @@ mod tests {
     #[test]
     fn a_refusal_without_error_info_shows_the_code_name() {
         let err = anyhow::Error::new(tonic::Status::permission_denied("admin role required"));
-        assert_eq!(
-            describe(&err),
-            "error: PERMISSION_DENIED : admin role required"
-        );
+        assert_eq!(describe(&err), "error: PERMISSION_DENIED : admin role required");
     }
 
     #[test]

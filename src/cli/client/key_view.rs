@@ -1,8 +1,8 @@
 //! How an API key is shown: a table row, a detail view, and its JSON object.
 
 use super::output::{
-    Table, human_duration, human_enum, human_map, human_time, json_duration, json_enum, json_map,
-    json_time, or_dash, write_fields,
+    Table, human_duration, human_enum, human_map, human_time, json_duration, json_enum, json_map, json_time, or_dash,
+    write_fields,
 };
 use crate::proto::v1::{ApiKey, Environment, KeyKind, KeyStatus, Role};
 use serde_json::{Value, json};
@@ -13,15 +13,11 @@ fn kind_name(key: &ApiKey) -> Option<&'static str> {
 }
 
 fn environment_name(key: &ApiKey) -> Option<&'static str> {
-    Environment::try_from(key.environment)
-        .ok()
-        .map(|e| e.as_str_name())
+    Environment::try_from(key.environment).ok().map(|e| e.as_str_name())
 }
 
 fn status_name(key: &ApiKey) -> Option<&'static str> {
-    KeyStatus::try_from(key.status)
-        .ok()
-        .map(|s| s.as_str_name())
+    KeyStatus::try_from(key.status).ok().map(|s| s.as_str_name())
 }
 
 fn role_name(key: &ApiKey) -> Option<&'static str> {
@@ -36,30 +32,14 @@ fn display_key(key: &ApiKey) -> String {
 fn rate_limit(key: &ApiKey) -> String {
     key.rate_limit.as_ref().map_or_else(
         || "org default".to_owned(),
-        |r| {
-            format!(
-                "{}/{} (burst {})",
-                r.limit,
-                human_duration(r.window.as_ref()),
-                r.burst
-            )
-        },
+        |r| format!("{}/{} (burst {})", r.limit, human_duration(r.window.as_ref()), r.burst),
     )
 }
 
 /// One row per key: id, name, prefix and start, status, environment, scopes, expiry and
 /// last use.
 pub fn table<'a>(keys: impl IntoIterator<Item = &'a ApiKey>) -> Table {
-    let mut table = Table::new(&[
-        "ID",
-        "NAME",
-        "KEY",
-        "STATUS",
-        "ENV",
-        "SCOPES",
-        "EXPIRES",
-        "LAST USED",
-    ]);
+    let mut table = Table::new(&["ID", "NAME", "KEY", "STATUS", "ENV", "SCOPES", "EXPIRES", "LAST USED"]);
     for key in keys {
         table.row([
             key.id.clone(),
@@ -83,18 +63,15 @@ pub fn write_details(out: &mut impl Write, key: &ApiKey) -> io::Result<()> {
             ("id", key.id.clone()),
             ("name", key.name.clone()),
             ("key", display_key(key)),
-            (
-                "status",
-                human_enum(status_name(key), "KEY_STATUS_", key.status),
-            ),
+            ("status", human_enum(status_name(key), "KEY_STATUS_", key.status)),
             ("kind", human_enum(kind_name(key), "KEY_KIND_", key.kind)),
             (
                 "environment",
                 human_enum(environment_name(key), "ENVIRONMENT_", key.environment),
             ),
             ("role", human_enum(role_name(key), "ROLE_", key.role)),
-            ("service account", key.service_account_id.clone()),
-            ("org", key.org_id.clone()),
+            ("service account", or_dash(key.service_account_id.clone())),
+            ("org", or_dash(key.org_id.clone())),
             ("scopes", or_dash(key.scopes.join(", "))),
             ("ip allowlist", or_dash(key.ip_allowlist.join(", "))),
             ("rate limit", rate_limit(key)),

@@ -5,11 +5,11 @@ use super::error::UsageError;
 use super::parse::{self, EnvArg, KindArg, RateSpec};
 use super::{key_view, output};
 use crate::proto::v1::{
-    ApiKey, DeleteKeyRequest, Environment, GetKeyRequest, IssueKeyRequest, KeyKind,
-    ListKeysRequest, RateLimitPolicy, RevokeKeyRequest, RotateKeyRequest,
+    ApiKey, DeleteKeyRequest, Environment, GetKeyRequest, IssueKeyRequest, KeyKind, ListKeysRequest, RateLimitPolicy,
+    RevokeKeyRequest, RotateKeyRequest,
 };
 use anyhow::Context as _;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::json;
 use std::collections::HashMap;
@@ -125,7 +125,8 @@ pub async fn run(cmd: KeysCommand, out: &mut impl Write) -> anyhow::Result<()> {
 fn issue_request(args: &IssueArgs, now: DateTime<Utc>) -> anyhow::Result<IssueKeyRequest> {
     let expires_at = match (args.expires_at, args.expires_in) {
         (Some(at), _) => Some(at),
-        (None, Some(after)) => Some(now + chrono::Duration::from_std(after)?),
+        // Whole seconds: sub-second precision in an expiry only looks like noise.
+        (None, Some(after)) => Some(now.trunc_subsecs(0) + chrono::Duration::from_std(after)?),
         (None, None) => None,
     };
     let mut metadata = HashMap::new();
@@ -202,9 +203,7 @@ async fn list(args: ListArgs, out: &mut impl Write) -> anyhow::Result<()> {
 
 async fn get(args: KeyIdArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let api = Api::connect(&args.client).await?;
-    let request = GetKeyRequest {
-        key_id: args.key_id,
-    };
+    let request = GetKeyRequest { key_id: args.key_id };
     let response = api
         .keys()
         .get_key(api.request(request))
@@ -232,12 +231,8 @@ async fn rotate(args: RotateArgs, out: &mut impl Write) -> anyhow::Result<()> {
         .context("rotating the key")?
         .into_inner();
     let secret = SecretString::from(std::mem::take(&mut response.secret));
-    let new_key = response
-        .new_key
-        .context("the server's response has no new key")?;
-    let old_key = response
-        .old_key
-        .context("the server's response has no old key")?;
+    let new_key = response.new_key.context("the server's response has no new key")?;
+    let old_key = response.old_key.context("the server's response has no old key")?;
     if args.client.json {
         let value = json!({
             "new_key": key_view::to_json(&new_key),
@@ -252,9 +247,7 @@ async fn rotate(args: RotateArgs, out: &mut impl Write) -> anyhow::Result<()> {
 
 async fn revoke(args: KeyIdArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let api = Api::connect(&args.client).await?;
-    let request = RevokeKeyRequest {
-        key_id: args.key_id,
-    };
+    let request = RevokeKeyRequest { key_id: args.key_id };
     let response = api
         .keys()
         .revoke_key(api.request(request))
@@ -301,14 +294,7 @@ mod tests {
     }
 
     fn issue_args(argv: &[&str]) -> anyhow::Result<IssueArgs> {
-        let base = [
-            "gatekey",
-            "issue",
-            "--service-account",
-            "sa1",
-            "--name",
-            "n",
-        ];
+        let base = ["gatekey", "issue", "--service-account", "sa1", "--name", "n"];
         match Cli::try_parse_from(base.iter().chain(argv))?.cmd {
             KeysCommand::Issue(args) => Ok(args),
             _ => anyhow::bail!("not an issue command"),
@@ -322,10 +308,7 @@ mod tests {
         let policy = request.rate_limit.context("no policy")?;
         assert_eq!((policy.limit, policy.burst), (100, 100));
         assert_eq!(policy.window.map(|w| w.seconds), Some(60));
-        assert_eq!(
-            request.metadata.get("team").map(String::as_str),
-            Some("billing")
-        );
+        assert_eq!(request.metadata.get("team").map(String::as_str), Some("billing"));
         Ok(())
     }
 
@@ -340,15 +323,11 @@ mod tests {
 
     #[test]
     fn conflicting_or_repeated_values_are_usage_errors() -> anyhow::Result<()> {
-        assert!(
-            issue_args(&["--expires-in", "1h", "--expires-at", "2030-01-01T00:00:00Z"]).is_err()
-        );
+        assert!(issue_args(&["--expires-in", "1h", "--expires-at", "2030-01-01T00:00:00Z"]).is_err());
         assert!(issue_args(&["--burst", "5"]).is_err());
         assert!(issue_args(&["--expires-in", "soon"]).is_err());
         let twice = issue_args(&["--metadata", "a=1", "--metadata", "a=2"])?;
-        let err = issue_request(&twice, Utc::now())
-            .err()
-            .context("accepted")?;
+        let err = issue_request(&twice, Utc::now()).err().context("accepted")?;
         assert!(err.is::<UsageError>());
         Ok(())
     }

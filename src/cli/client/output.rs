@@ -33,8 +33,7 @@ impl Table {
 
     /// Adds a row; control characters in the cells are escaped.
     pub fn row(&mut self, cells: impl IntoIterator<Item = String>) {
-        self.rows
-            .push(cells.into_iter().map(|c| printable(&c)).collect());
+        self.rows.push(cells.into_iter().map(|c| printable(&c)).collect());
     }
 
     /// Writes the table, two spaces between columns and no trailing whitespace.
@@ -45,11 +44,7 @@ impl Table {
                 *width = (*width).max(cell.chars().count());
             }
         }
-        let headers = self
-            .headers
-            .iter()
-            .map(|h| (*h).to_owned())
-            .collect::<Vec<_>>();
+        let headers = self.headers.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>();
         for row in std::iter::once(&headers).chain(&self.rows) {
             let mut line = String::new();
             for (i, (cell, width)) in row.iter().zip(&widths).enumerate() {
@@ -57,10 +52,7 @@ impl Table {
                     line.push_str("  ");
                 }
                 line.push_str(cell);
-                line.extend(std::iter::repeat_n(
-                    ' ',
-                    width.saturating_sub(cell.chars().count()),
-                ));
+                line.extend(std::iter::repeat_n(' ', width.saturating_sub(cell.chars().count())));
             }
             writeln!(out, "{}", line.trim_end())?;
         }
@@ -72,13 +64,13 @@ impl Table {
 pub fn write_fields(out: &mut impl Write, fields: &[(&str, String)]) -> io::Result<()> {
     let width = fields.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
     for (label, value) in fields {
-        writeln!(
-            out,
+        let line = format!(
             "{:width$}  {}",
             format!("{label}:"),
             printable(value),
             width = width + 1
-        )?;
+        );
+        writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
 }
@@ -98,10 +90,7 @@ pub fn time(ts: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
 
 /// A timestamp for a table cell, `none` when unset.
 pub fn human_time(ts: Option<&prost_types::Timestamp>, none: &str) -> String {
-    time(ts).map_or_else(
-        || none.to_owned(),
-        |t| t.to_rfc3339_opts(SecondsFormat::Secs, true),
-    )
+    time(ts).map_or_else(|| none.to_owned(), |t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
 }
 
 /// A timestamp for JSON: RFC 3339, or `null` when unset.
@@ -167,11 +156,7 @@ pub fn human_map(map: &HashMap<String, String>) -> String {
 
 /// `-` for an empty cell, so columns stay readable.
 pub fn or_dash(text: String) -> String {
-    if text.is_empty() {
-        "-".to_owned()
-    } else {
-        text
-    }
+    if text.is_empty() { "-".to_owned() } else { text }
 }
 
 #[cfg(test)]
@@ -200,20 +185,14 @@ mod tests {
         };
         assert_eq!(json_time(Some(&ts)), json!("2030-01-01T00:00:00Z"));
         assert_eq!(json_time(None), Value::Null);
-        let d = prost_types::Duration {
-            seconds: 60,
-            nanos: 0,
-        };
+        let d = prost_types::Duration { seconds: 60, nanos: 0 };
         assert_eq!(json_duration(Some(&d)), json!("60s"));
         assert_eq!(human_duration(Some(&d)), "1m");
     }
 
     #[test]
     fn enums_read_as_names() {
-        assert_eq!(
-            human_enum(Some("KEY_STATUS_ACTIVE"), "KEY_STATUS_", 1),
-            "active"
-        );
+        assert_eq!(human_enum(Some("KEY_STATUS_ACTIVE"), "KEY_STATUS_", 1), "active");
         assert_eq!(human_enum(None, "KEY_STATUS_", 9), "9");
         assert_eq!(json_enum(None, 9), json!(9));
     }

@@ -20,9 +20,7 @@ pub fn duration(text: &str) -> Result<Duration, String> {
     let mut total: u64 = 0;
     let mut rest = text;
     while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
         let unit_len = rest[digits..]
             .find(|c: char| c.is_ascii_digit())
             .unwrap_or(rest.len() - digits);
@@ -95,9 +93,7 @@ pub fn metadata(text: &str) -> Result<(String, String), String> {
 pub fn timestamp(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     chrono::DateTime::parse_from_rfc3339(text.trim())
         .map(|t| t.with_timezone(&chrono::Utc))
-        .map_err(|e| {
-            format!("{text:?}: expected an RFC 3339 time such as 2030-01-01T00:00:00Z ({e})")
-        })
+        .map_err(|e| format!("{text:?}: expected an RFC 3339 time such as 2030-01-01T00:00:00Z ({e})"))
 }
 
 /// The wire form of a timestamp.
@@ -225,19 +221,14 @@ mod tests {
 
     #[test]
     fn rate_limits_reject_malformed_specs() {
-        for bad in [
-            "100", "/1m", "0/1m", "x/1m", "100/", "100/0s", "100/1q", "-1/1m",
-        ] {
+        for bad in ["100", "/1m", "0/1m", "x/1m", "100/", "100/0s", "100/1q", "-1/1m"] {
             assert!(rate_limit(bad).is_err(), "{bad:?} should be rejected");
         }
     }
 
     #[test]
     fn metadata_splits_at_the_first_equals_sign() {
-        assert_eq!(
-            metadata("team=billing"),
-            Ok(("team".into(), "billing".into()))
-        );
+        assert_eq!(metadata("team=billing"), Ok(("team".into(), "billing".into())));
         assert_eq!(metadata("q=a=b"), Ok(("q".into(), "a=b".into())));
         assert_eq!(metadata("empty="), Ok(("empty".into(), String::new())));
         assert!(metadata("novalue").is_err());
@@ -247,10 +238,7 @@ mod tests {
     #[test]
     fn timestamps_are_rfc3339_and_convert_to_the_wire_form() {
         let t = timestamp("2030-01-01T01:00:00+01:00");
-        assert_eq!(
-            t.map(to_proto_timestamp).map(|t| t.seconds),
-            Ok(1_893_456_000)
-        );
+        assert_eq!(t.map(to_proto_timestamp).map(|t| t.seconds), Ok(1_893_456_000));
         assert!(timestamp("2030-01-01").is_err());
     }
 }

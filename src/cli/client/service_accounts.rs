@@ -3,9 +3,7 @@
 use super::connect::{Api, ClientArgs};
 use super::output::{self, Table, human_enum, human_time, json_enum, json_time};
 use super::parse::RoleArg;
-use crate::proto::v1::{
-    CreateServiceAccountRequest, ListServiceAccountsRequest, Role, ServiceAccount,
-};
+use crate::proto::v1::{CreateServiceAccountRequest, ListServiceAccountsRequest, Role, ServiceAccount};
 use anyhow::Context as _;
 use serde_json::{Value, json};
 use std::io::Write;

@@ -51,14 +51,8 @@ impl Session {
         };
         Ok(Self {
             server,
-            access_token_expires_at: time(
-                "access_token_expires_at",
-                tokens.access_token_expires_at,
-            )?,
-            refresh_token_expires_at: time(
-                "refresh_token_expires_at",
-                tokens.refresh_token_expires_at,
-            )?,
+            access_token_expires_at: time("access_token_expires_at", tokens.access_token_expires_at)?,
+            refresh_token_expires_at: time("refresh_token_expires_at", tokens.refresh_token_expires_at)?,
             access_token: tokens.access_token.into(),
             refresh_token: tokens.refresh_token.into(),
         })
@@ -93,14 +87,8 @@ impl Session {
                 .with_context(|| format!("{field} is not an RFC 3339 time"))
         };
         Ok(Self {
-            access_token_expires_at: parse(
-                "access_token_expires_at",
-                &json.access_token_expires_at,
-            )?,
-            refresh_token_expires_at: parse(
-                "refresh_token_expires_at",
-                &json.refresh_token_expires_at,
-            )?,
+            access_token_expires_at: parse("access_token_expires_at", &json.access_token_expires_at)?,
+            refresh_token_expires_at: parse("refresh_token_expires_at", &json.refresh_token_expires_at)?,
             server: json.server,
             access_token: json.access_token.into(),
             refresh_token: json.refresh_token.into(),
@@ -126,8 +114,7 @@ impl SessionStore {
 
     /// The user's default: `<dirs::config_dir()>/gatekey`.
     pub fn locate() -> anyhow::Result<Self> {
-        let dir = dirs::config_dir()
-            .context("no configuration directory for this user; set GATEKEY_CONFIG_DIR")?;
+        let dir = dirs::config_dir().context("no configuration directory for this user; set GATEKEY_CONFIG_DIR")?;
         Ok(Self::at(dir.join("gatekey")))
     }
 
@@ -144,8 +131,8 @@ impl SessionStore {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
-        let json: SessionJson = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a gatekey session file", path.display()))?;
+        let json: SessionJson =
+            serde_json::from_str(&text).with_context(|| format!("{} is not a gatekey session file", path.display()))?;
         Session::from_json(json)
             .with_context(|| format!("{} is not a gatekey session file", path.display()))
             .map(Some)
@@ -154,8 +141,7 @@ impl SessionStore {
     /// The saved session, or a usage error telling the user to log in.
     pub fn require(&self) -> anyhow::Result<Session> {
         self.load()?.ok_or_else(|| {
-            UsageError("not logged in: run `gatekey login`, or pass --token / GATEKEY_TOKEN".into())
-                .into()
+            UsageError("not logged in: run `gatekey login`, or pass --token / GATEKEY_TOKEN".into()).into()
         })
     }
 
@@ -191,9 +177,7 @@ impl SessionStore {
     pub fn delete(&self) -> anyhow::Result<()> {
         let path = self.path();
         match fs::remove_file(&path) {
-            Err(e) if e.kind() != ErrorKind::NotFound => {
-                Err(e).with_context(|| format!("deleting {}", path.display()))
-            }
+            Err(e) if e.kind() != ErrorKind::NotFound => Err(e).with_context(|| format!("deleting {}", path.display())),
             _ => Ok(()),
         }
     }
@@ -207,12 +191,7 @@ impl SessionStore {
     pub async fn lock(&self) -> anyhow::Result<SessionLock> {
         let path = self.dir.join("session.lock");
         for _ in 0..200 {
-            match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-            {
+            match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
                 Ok(_) => return Ok(SessionLock { path }),
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => {
                     if is_stale(&path) {
@@ -224,10 +203,7 @@ impl SessionStore {
                 Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
             }
         }
-        anyhow::bail!(
-            "another gatekey command holds {}; try again",
-            path.display()
-        )
+        anyhow::bail!("another gatekey command holds {}; try again", path.display())
     }
 }
 
@@ -277,14 +253,8 @@ mod tests {
         let loaded = store.load()?.context("session missing")?;
         assert_eq!(loaded.server, "http://b");
         assert_eq!(loaded.refresh_token.expose_secret(), "secret-refresh");
-        assert_eq!(
-            fs::metadata(store.path())?.permissions().mode() & 0o777,
-            0o600
-        );
-        assert_eq!(
-            fs::metadata(&store.dir)?.permissions().mode() & 0o777,
-            0o700
-        );
+        assert_eq!(fs::metadata(store.path())?.permissions().mode() & 0o777, 0o600);
+        assert_eq!(fs::metadata(&store.dir)?.permissions().mode() & 0o777, 0o700);
         store.delete()?;
         store.delete()?;
         assert!(store.load()?.is_none());
@@ -298,9 +268,6 @@ mod tests {
         s.access_token_expires_at = now + chrono::Duration::seconds(20);
         assert!(s.access_expires_within(Duration::from_secs(30), now));
         assert!(!s.access_expires_within(Duration::from_secs(10), now));
-        assert!(
-            !format!("{s:?}").contains("secret"),
-            "Debug must not show tokens"
-        );
+        assert!(!format!("{s:?}").contains("secret"), "Debug must not show tokens");
     }
 }

@@ -6,13 +6,6 @@
 //! parallel. Once the variable is set, an unreachable server fails the test: a suite that
 //! silently skips its production backend proves nothing.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
-
 use gatekey::store::{self, SharedStore};
 use sqlx::{Connection, Executor, PgConnection};
 use tempfile::TempDir;
@@ -46,19 +39,15 @@ pub async fn postgres_store() -> Option<(SharedStore, PgTestDb)> {
 pub async fn fresh_postgres_database() -> Option<PgTestDb> {
     let admin_url = postgres_admin_url()?;
     let name = format!("gatekey_test_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
-        panic!("{POSTGRES_URL_VAR} is set but PostgreSQL cannot be reached at {admin_url}: {e}")
-    });
+    let mut conn = PgConnection::connect(&admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} is set but PostgreSQL cannot be reached at {admin_url}: {e}"));
     conn.execute(format!("CREATE DATABASE {name}").as_str())
         .await
         .unwrap_or_else(|e| panic!("CREATE DATABASE {name} on {admin_url} failed: {e}"));
     let _ = conn.close().await;
     let url = with_database(&admin_url, &name);
-    Some(PgTestDb {
-        admin_url,
-        name,
-        url,
-    })
+    Some(PgTestDb { admin_url, name, url })
 }
 
 /// The url of a fresh, empty PostgreSQL database that outlives the test (for a server spawned
@@ -101,10 +90,7 @@ impl Drop for PgTestDb {
         // would deadlock), so the cleanup gets a thread and a runtime of its own. Failures are
         // ignored: a leftover database is harmless, a panic while unwinding is not.
         let cleanup = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
                 return;
             };
             runtime.block_on(async {
@@ -150,9 +136,7 @@ fn with_database(url: &str, name: &str) -> String {
         Some((rest, query)) => (rest, Some(query)),
         None => (rest, None),
     };
-    let authority = rest
-        .split_once('/')
-        .map_or(rest, |(authority, _)| authority);
+    let authority = rest.split_once('/').map_or(rest, |(authority, _)| authority);
     match query {
         Some(query) => format!("{scheme}://{authority}/{name}?{query}"),
         None => format!("{scheme}://{authority}/{name}"),

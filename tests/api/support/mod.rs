@@ -1,3 +1,5 @@
 //! Shared test helpers.
 
+pub mod app;
 pub mod db;
+pub mod logs;

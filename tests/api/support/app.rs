@@ -1,0 +1,268 @@
+//! `spawn_app()`: the real application on port 0 over a fresh store, with a clock the test
+//! controls, and generated gRPC clients pointed at it.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
+
+use super::db;
+use super::logs;
+use figment::Figment;
+use figment::providers::Serialized;
+use gatekey::app::Application;
+use gatekey::config::Config;
+use gatekey::domain::fields::{Email, Name, Password};
+use gatekey::domain::time::{ManualClock, SharedClock, UnixMs};
+use gatekey::proto::v1 as pb;
+use gatekey::proto::v1::admin_service_client::AdminServiceClient;
+use gatekey::proto::v1::auth_service_client::AuthServiceClient;
+use gatekey::proto::v1::key_service_client::KeyServiceClient;
+use gatekey::service::Core;
+use gatekey::service::bootstrap::bootstrap;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+use tonic::{Code, Request, Status};
+
+pub const PASSWORD: &str = "correct horse battery";
+pub const USER_AGENT: &str = "gatekey-tests/1.0";
+
+/// Which store the app runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A running server; dropping it shuts it down.
+pub struct TestApp {
+    pub grpc_addr: String,
+    pub http_addr: String,
+    pub channel: Channel,
+    pub clock: ManualClock,
+    pub core: Arc<Core>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _sqlite: Option<tempfile::TempDir>,
+    _postgres: Option<db::PgTestDb>,
+}
+
+/// An org created for a test, with its owner logged in.
+pub struct TestOrg {
+    pub org_id: String,
+    pub owner_id: String,
+    pub owner_email: String,
+    pub owner_token: String,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_on(Backend::Sqlite).await
+}
+
+/// Spawns on `backend`; `None` when it is Postgres and no server is configured.
+pub async fn try_spawn_app_on(backend: Backend) -> Option<TestApp> {
+    logs::capture();
+    let (url, sqlite, postgres) = match backend {
+        Backend::Sqlite => {
+            let (url, dir) = db::fresh_sqlite_url();
+            (url, Some(dir), None)
+        }
+        Backend::Postgres => {
+            let pg = db::fresh_postgres_database().await?;
+            (pg.url().to_owned(), None, Some(pg))
+        }
+    };
+    let config = Config::from_figment(Figment::from(Serialized::defaults(serde_json::json!({
+        "grpc_addr": "127.0.0.1:0",
+        "http_addr": "127.0.0.1:0",
+        "database_url": url,
+        "key_pepper": "test-pepper-0123456789abcdef0123456789",
+        "signing_secret": "test-signing-secret-0123456789abcdef",
+        "login_max_failures": 5,
+        "shutdown_grace_secs": 5,
+    }))))
+    .expect("test config");
+    let clock = ManualClock::new(UnixMs(chrono::Utc::now().timestamp_millis()));
+    let shared: SharedClock = Arc::new(clock.clone());
+    let app = Application::build_with_clock(&config, shared).await.expect("build app");
+    let grpc_addr = format!("http://{}", app.grpc_addr().expect("grpc addr"));
+    let http_addr = format!("http://{}", app.http_addr().expect("http addr"));
+    let core = app.core();
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = rx.await;
+    }));
+    let channel = Channel::from_shared(grpc_addr.clone())
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    Some(TestApp {
+        grpc_addr,
+        http_addr,
+        channel,
+        clock,
+        core,
+        shutdown: Some(tx),
+        server: Some(server),
+        _sqlite: sqlite,
+        _postgres: postgres,
+    })
+}
+
+pub async fn spawn_app_on(backend: Backend) -> TestApp {
+    try_spawn_app_on(backend).await.expect("backend configured")
+}
+
+/// `req` with `authorization: Bearer <credential>`.
+pub fn authed<T>(credential: &str, message: T) -> Request<T> {
+    let mut req = Request::new(message);
+    let value: MetadataValue<_> = format!("Bearer {credential}").parse().expect("ascii credential");
+    req.metadata_mut().insert("authorization", value);
+    req
+}
+
+/// The stable reason code of a failed call.
+pub fn reason(status: &Status) -> String {
+    use tonic_types::StatusExt;
+    status
+        .get_error_details()
+        .error_info()
+        .map(|i| i.reason.clone())
+        .unwrap_or_default()
+}
+
+/// Asserts `result` failed with `code` and `reason`, and returns the status.
+#[track_caller]
+pub fn assert_error<T: std::fmt::Debug>(result: Result<T, Status>, code: Code, want: &str) -> Status {
+    let status = result.expect_err("the call should have failed");
+    assert_eq!(
+        (status.code(), reason(&status).as_str()),
+        (code, want),
+        "status: {status:?}"
+    );
+    status
+}
+
+impl TestApp {
+    pub fn auth(&self) -> AuthServiceClient<Channel> {
+        AuthServiceClient::new(self.channel.clone())
+    }
+
+    pub fn keys(&self) -> KeyServiceClient<Channel> {
+        KeyServiceClient::new(self.channel.clone())
+    }
+
+    pub fn admin(&self) -> AdminServiceClient<Channel> {
+        AdminServiceClient::new(self.channel.clone())
+    }
+
+    /// Creates an org (named `name`) with an owner and logs the owner in.
+    pub async fn org(&self, name: &str) -> TestOrg {
+        let email = format!("owner@{name}.test");
+        let created = bootstrap(
+            &self.core.store,
+            &self.core.clock,
+            Name::parse("org", name).unwrap(),
+            Email::parse("email", &email).unwrap(),
+            Password::new_password("password", PASSWORD).unwrap(),
+        )
+        .await
+        .expect("bootstrap");
+        let owner_token = self.login(&email).await.access_token;
+        TestOrg {
+            org_id: created.org_id.to_string(),
+            owner_id: created.user_id.to_string(),
+            owner_email: email,
+            owner_token,
+        }
+    }
+
+    pub async fn login(&self, email: &str) -> pb::TokenResponse {
+        self.auth()
+            .login(pb::LoginRequest {
+                email: email.into(),
+                password: PASSWORD.into(),
+                remember_me: false,
+                user_agent: USER_AGENT.into(),
+            })
+            .await
+            .expect("login")
+            .into_inner()
+    }
+
+    /// Adds a user with `role` to the org of `admin_token` and returns its access token.
+    pub async fn member(&self, admin_token: &str, email: &str, role: pb::Role) -> String {
+        self.admin()
+            .create_user(authed(
+                admin_token,
+                pb::CreateUserRequest {
+                    email: email.into(),
+                    password: PASSWORD.into(),
+                    role: role as i32,
+                },
+            ))
+            .await
+            .expect("create user");
+        self.login(email).await.access_token
+    }
+
+    pub async fn service_account(&self, token: &str, name: &str, role: pb::Role) -> String {
+        self.admin()
+            .create_service_account(authed(
+                token,
+                pb::CreateServiceAccountRequest {
+                    name: name.into(),
+                    role: role as i32,
+                },
+            ))
+            .await
+            .expect("create service account")
+            .into_inner()
+            .service_account
+            .expect("service account")
+            .id
+    }
+
+    /// Issues a secret live key with `scopes` for `service_account`.
+    pub async fn issue(&self, token: &str, service_account: &str, scopes: &[&str]) -> pb::IssueKeyResponse {
+        self.keys()
+            .issue_key(authed(token, issue_request(service_account, "key", scopes)))
+            .await
+            .expect("issue key")
+            .into_inner()
+    }
+
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.server.take() {
+            Some(handle) => handle.await?,
+            None => Ok(()),
+        }
+    }
+}
+
+pub fn issue_request(service_account: &str, name: &str, scopes: &[&str]) -> pb::IssueKeyRequest {
+    pb::IssueKeyRequest {
+        service_account_id: service_account.into(),
+        name: name.into(),
+        kind: pb::KeyKind::Secret as i32,
+        environment: pb::Environment::Live as i32,
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
