@@ -9,6 +9,7 @@
 )]
 
 mod admin;
+mod cli;
 mod keys;
 mod permissions;
 mod sessions;
