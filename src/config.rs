@@ -276,11 +276,12 @@ impl DevSecrets {
     }
 }
 
-fn toml_secrets(text: &str) -> Result<DevSecrets, figment::Error> {
-    Figment::from(Toml::string(text)).extract()
+fn toml_secrets(text: &str) -> anyhow::Result<DevSecrets> {
+    Ok(Figment::from(Toml::string(text)).extract()?)
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err, reason = "figment::Jail's closures return figment::Error")]
 mod tests {
     use super::*;
 

@@ -98,7 +98,8 @@ async fn bad_input_names_the_field_and_changes_nothing() {
         seconds: chrono::Utc::now().timestamp() - 10,
         nanos: 0,
     };
-    let cases: Vec<(&str, Box<dyn Fn(&mut pb::IssueKeyRequest)>)> = vec![
+    type Mutation = Box<dyn Fn(&mut pb::IssueKeyRequest)>;
+    let cases: Vec<(&str, Mutation)> = vec![
         ("name", Box::new(|r| r.name = "x".repeat(33))),
         ("name", Box::new(|r| r.name = "   ".into())),
         ("name", Box::new(|r| r.name = "a\0b".into())),

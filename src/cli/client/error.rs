@@ -1,6 +1,7 @@
 //! The one place where a failed command becomes a message on stderr and an exit code.
 
 use std::fmt::Write as _;
+use std::io::ErrorKind;
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -21,10 +22,17 @@ pub struct ConnectError {
     pub server: String,
 }
 
-/// The exit code for a failed command.
+/// The exit code for a failed command; 0 when only the reader of stdout went away
+/// (`gatekey keys list | head`), which is not worth an error message.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
-    if err.chain().any(|e| e.is::<UsageError>()) {
+    let chain = || err.chain();
+    if chain().any(|e| e.is::<UsageError>()) {
         EXIT_USAGE
+    } else if chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == ErrorKind::BrokenPipe)
+    }) {
+        0
     } else {
         EXIT_REFUSED
     }
@@ -67,9 +75,6 @@ fn describe_status(status: &tonic::Status) -> String {
                 printable(&violation.description)
             );
         }
-    }
-    if status.code() == Code::Unauthenticated {
-        text.push_str("\n  (run `gatekey login`, or pass --token / GATEKEY_TOKEN)");
     }
     text
 }
@@ -136,6 +141,12 @@ mod tests {
         assert_eq!(exit_code(&unreachable), EXIT_REFUSED);
         let other: anyhow::Result<()> = Err(anyhow::anyhow!("disk full")).context("saving");
         assert!(other.is_err_and(|e| exit_code(&e) == EXIT_REFUSED));
+    }
+
+    #[test]
+    fn a_closed_stdout_is_not_an_error() {
+        let err = anyhow::Error::new(std::io::Error::from(ErrorKind::BrokenPipe)).context("writing");
+        assert_eq!(exit_code(&err), 0);
     }
 
     #[test]

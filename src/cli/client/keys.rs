@@ -173,7 +173,11 @@ async fn issue(args: IssueArgs, out: &mut impl Write) -> anyhow::Result<()> {
 
 /// The secret on its own line, after a warning on stderr (so `| tail -n1` captures it).
 fn write_secret_once(out: &mut impl Write, secret: &SecretString) -> anyhow::Result<()> {
-    eprintln!("\nwarning: the secret below is shown only now; store it somewhere safe");
+    // A closed stderr must not stop the secret from being printed.
+    let _ = writeln!(
+        std::io::stderr(),
+        "\nwarning: the secret below will not be shown again; store it somewhere safe now"
+    );
     writeln!(out, "{}", secret.expose_secret())?;
     Ok(())
 }

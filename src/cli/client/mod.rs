@@ -55,8 +55,11 @@ pub async fn run(cmd: ClientCommand) -> ExitCode {
     match run_with(cmd, &mut std::io::stdout()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("{}", describe(&err));
-            ExitCode::from(exit_code(&err))
+            let code = exit_code(&err);
+            if code != 0 {
+                let _ = writeln!(std::io::stderr(), "{}", describe(&err));
+            }
+            ExitCode::from(code)
         }
     }
 }

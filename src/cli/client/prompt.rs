@@ -20,8 +20,8 @@ pub async fn secret_line(env_var: &str, prompt: &str) -> anyhow::Result<SecretSt
         }
     }
     if std::io::stdin().is_terminal() {
-        eprint!("{prompt}");
-        let _ = std::io::stderr().flush();
+        let mut stderr = std::io::stderr();
+        let _ = write!(stderr, "{prompt}").and_then(|()| stderr.flush());
     }
     let mut line = String::new();
     let read = tokio::io::BufReader::new(tokio::io::stdin())

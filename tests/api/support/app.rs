@@ -40,7 +40,6 @@ pub enum Backend {
 
 /// A running server; dropping it shuts it down.
 pub struct TestApp {
-    pub grpc_addr: String,
     pub http_addr: String,
     pub channel: Channel,
     pub clock: ManualClock,
@@ -102,7 +101,6 @@ pub async fn try_spawn_app_on(backend: Backend) -> Option<TestApp> {
         .await
         .expect("connect");
     Some(TestApp {
-        grpc_addr,
         http_addr,
         channel,
         clock,

@@ -39,12 +39,15 @@ pub async fn postgres_store() -> Option<(SharedStore, PgTestDb)> {
 pub async fn fresh_postgres_database() -> Option<PgTestDb> {
     let admin_url = postgres_admin_url()?;
     let name = format!("gatekey_test_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = PgConnection::connect(&admin_url)
-        .await
-        .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} is set but PostgreSQL cannot be reached at {admin_url}: {e}"));
+    let mut conn = PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
+        panic!(
+            "{POSTGRES_URL_VAR} is set but PostgreSQL cannot be reached at {}: {e}",
+            redacted(&admin_url)
+        )
+    });
     conn.execute(format!("CREATE DATABASE {name}").as_str())
         .await
-        .unwrap_or_else(|e| panic!("CREATE DATABASE {name} on {admin_url} failed: {e}"));
+        .unwrap_or_else(|e| panic!("CREATE DATABASE {name} on {} failed: {e}", redacted(&admin_url)));
     let _ = conn.close().await;
     let url = with_database(&admin_url, &name);
     Some(PgTestDb { admin_url, name, url })
@@ -119,11 +122,11 @@ fn postgres_admin_url() -> Option<String> {
 async fn migrated(url: &str) -> SharedStore {
     let store = store::connect(url)
         .await
-        .unwrap_or_else(|e| panic!("connect the store at {url}: {e:#}"));
+        .unwrap_or_else(|e| panic!("connect the store at {}: {e:#}", redacted(url)));
     store
         .migrate()
         .await
-        .unwrap_or_else(|e| panic!("migrate the store at {url}: {e:?}"));
+        .unwrap_or_else(|e| panic!("migrate the store at {}: {e:?}", redacted(url)));
     store
 }
 
@@ -143,6 +146,14 @@ fn with_database(url: &str, name: &str) -> String {
     }
 }
 
+/// `url` without its credentials, for messages that end up in CI logs.
+fn redacted(url: &str) -> String {
+    match url.split_once("://").zip(url.rsplit_once('@')) {
+        Some(((scheme, _), (_, host))) => format!("{scheme}://…@{host}"),
+        None => url.to_owned(),
+    }
+}
+
 #[test]
 fn the_database_is_swapped_and_everything_else_kept() {
     assert_eq!(
@@ -150,4 +161,6 @@ fn the_database_is_swapped_and_everything_else_kept() {
         "postgres://u:p@h:5432/t?sslmode=disable"
     );
     assert_eq!(with_database("postgres://h", "t"), "postgres://h/t");
+    assert_eq!(redacted("postgres://u:secret@h/db"), "postgres://…@h/db");
+    assert_eq!(redacted("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
 }
