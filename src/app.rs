@@ -10,11 +10,14 @@ use crate::grpc::keys::KeyApi;
 use crate::proto::v1::admin_service_server::AdminServiceServer;
 use crate::proto::v1::auth_service_server::AuthServiceServer;
 use crate::proto::v1::key_service_server::KeyServiceServer;
+use crate::ratelimit::{Limiter, LocalLimiter, RedisFailureMode, RedisLimiter};
 use crate::service::{Core, SessionTtls};
-use crate::sessions::jwt::{JwtKeys, JwtSettings};
+use crate::sessions::jwt::{JwtKeys, JwtSettings, LEEWAY_SECS};
 use crate::sessions::password::PasswordHasher;
 use crate::sessions::throttle::LoginThrottle;
 use crate::store::{self, SharedStore};
+use crate::verify::cache::CacheSettings;
+use crate::verify::{Verifier, VerifySettings, feed};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -52,19 +55,39 @@ impl Application {
         if config.migrate {
             store.migrate().await?;
         }
-        let jwt = JwtKeys::load(
-            secrets.signing_secret,
-            JwtSettings {
-                issuer: config.jwt_issuer.clone(),
-                audience: config.jwt_audience.clone(),
-                rotation: Duration::from_secs(config.signing_key_rotation_secs),
-                publish_delay: PUBLISH_DELAY,
-            },
+        let jwt = Arc::new(
+            JwtKeys::load(
+                secrets.signing_secret,
+                JwtSettings {
+                    issuer: config.jwt_issuer.clone(),
+                    audience: config.jwt_audience.clone(),
+                    rotation: Duration::from_secs(config.signing_key_rotation_secs),
+                    publish_delay: PUBLISH_DELAY,
+                },
+                store.clone(),
+                clock.clone(),
+            )
+            .await?,
+        );
+        let verifier = Arc::new(Verifier::new(
             store.clone(),
             clock.clone(),
-        )
-        .await?;
+            jwt.clone(),
+            secrets.key_pepper.clone(),
+            limiter(config).await?,
+            VerifySettings {
+                stale_after: Duration::from_secs(config.verify_stale_secs),
+                poll_every: Duration::from_millis(config.change_poll_ms),
+                cache: CacheSettings {
+                    max_keys: config.key_cache_max,
+                    ..CacheSettings::default()
+                },
+                token_lifetime: config.access_token_ttl() + Duration::from_secs(LEEWAY_SECS),
+                ..VerifySettings::default()
+            },
+        ));
         let core = Arc::new(Core {
+            verifier,
             store,
             clock,
             jwt,
@@ -116,6 +139,7 @@ impl Application {
         tracing::info!(grpc = %self.grpc_addr()?, http = %self.http_addr()?, "gatekey serving");
 
         let background = tokio::spawn(background_tasks(core.clone(), health, stop_rx.clone()));
+        let follower = tokio::spawn(feed::follow(core.verifier.clone(), stop_rx.clone()));
         let grpc = Server::builder()
             .trace_fn(|req| tracing::info_span!("grpc", method = %req.uri().path()))
             .add_service(health_service)
@@ -147,6 +171,9 @@ impl Application {
             () = deadline => None,
         };
         background.abort();
+        follower.abort();
+        // Nothing accepted is lost: the last uses are written before the store closes.
+        core.verifier.usage.flush(&core.store).await;
         core.store.close().await;
         match outcome {
             Some((grpc_result, http_result)) => {
@@ -172,6 +199,7 @@ async fn background_tasks(
 ) {
     let mut key_sync = tokio::time::interval(KEY_SYNC_EVERY);
     let mut health_check = tokio::time::interval(HEALTH_EVERY);
+    let mut flush = tokio::time::interval(core.verifier.settings.flush_every);
     loop {
         tokio::select! {
             _ = stop.changed() => return,
@@ -179,6 +207,9 @@ async fn background_tasks(
                 if let Err(e) = core.jwt.sync().await {
                     tracing::warn!(error = format!("{e:#}"), "signing key sync failed");
                 }
+            }
+            _ = flush.tick() => {
+                core.verifier.usage.flush(&core.store).await;
             }
             _ = health_check.tick() => {
                 let status = if core.store.ping().await.is_ok() { ServingStatus::Serving } else { ServingStatus::NotServing };
@@ -211,6 +242,21 @@ pub async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
+}
+
+/// The configured rate-limit backend.
+async fn limiter(config: &Config) -> anyhow::Result<Limiter> {
+    let Some(url) = &config.redis_url else {
+        return Ok(Limiter::Local(LocalLimiter::default()));
+    };
+    let mode: RedisFailureMode = config
+        .redis_failure_mode
+        .parse()
+        .map_err(|_| anyhow::anyhow!("redis_failure_mode must be `deny`, `allow` or `local`"))?;
+    let timeout = Duration::from_millis(config.redis_timeout_ms);
+    Ok(Limiter::Redis(
+        RedisLimiter::connect(url, mode, LocalLimiter::default(), timeout).await?,
+    ))
 }
 
 /// Opens the configured store for the one-shot commands (`migrate`, `bootstrap`).

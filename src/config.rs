@@ -60,6 +60,23 @@ pub struct Config {
     /// A `tracing` filter such as `info` or `gatekey=debug`.
     #[serde(default = "defaults::log_level")]
     pub log_level: String,
+    /// Redis for the shared rate-limit state; unset means in-process buckets.
+    #[serde(default)]
+    pub redis_url: Option<String>,
+    /// When Redis fails: `deny`, `allow`, or `local` (fall back to in-process buckets).
+    #[serde(default = "defaults::redis_failure_mode")]
+    pub redis_failure_mode: String,
+    #[serde(default = "defaults::redis_timeout_ms")]
+    pub redis_timeout_ms: u64,
+    /// Cached allows fail with UNAVAILABLE once the change feed is this long unread.
+    #[serde(default = "defaults::verify_stale_secs")]
+    pub verify_stale_secs: u64,
+    /// Change-feed polling interval (a safety net under NOTIFY; at most 1000).
+    #[serde(default = "defaults::change_poll_ms")]
+    pub change_poll_ms: u64,
+    /// Most API keys held in the Verify cache.
+    #[serde(default = "defaults::key_cache_max")]
+    pub key_cache_max: u64,
     /// How long shutdown waits for in-flight calls.
     #[serde(default = "defaults::shutdown_grace")]
     pub shutdown_grace_secs: u64,
@@ -109,6 +126,21 @@ mod defaults {
     pub fn shutdown_grace() -> u64 {
         30
     }
+    pub fn redis_failure_mode() -> String {
+        "local".into()
+    }
+    pub fn redis_timeout_ms() -> u64 {
+        50
+    }
+    pub fn verify_stale_secs() -> u64 {
+        30
+    }
+    pub fn change_poll_ms() -> u64 {
+        1000
+    }
+    pub fn key_cache_max() -> u64 {
+        200_000
+    }
 }
 
 /// Keys read from `GATEKEY_*`; other `GATEKEY_` variables (CLI ones) are not config.
@@ -131,6 +163,12 @@ const ENV_KEYS: &[&str] = &[
     "log_format",
     "log_level",
     "shutdown_grace_secs",
+    "redis_url",
+    "redis_failure_mode",
+    "redis_timeout_ms",
+    "verify_stale_secs",
+    "change_poll_ms",
+    "key_cache_max",
 ];
 
 /// Values given as flags; `None` leaves the lower layers in charge.
@@ -146,6 +184,8 @@ pub struct FlagOverrides {
     pub migrate: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_url: Option<String>,
 }
 
 impl Config {
@@ -190,6 +230,14 @@ impl Config {
             "log_format must be `text` or `json`"
         );
         anyhow::ensure!(self.access_token_ttl_secs > 0, "access_token_ttl_secs must be positive");
+        anyhow::ensure!(
+            matches!(self.redis_failure_mode.as_str(), "deny" | "allow" | "local"),
+            "redis_failure_mode must be `deny`, `allow` or `local`"
+        );
+        anyhow::ensure!(
+            (10..=1000).contains(&self.change_poll_ms),
+            "change_poll_ms must be between 10 and 1000"
+        );
         Ok(())
     }
 

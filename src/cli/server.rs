@@ -42,6 +42,9 @@ pub struct ServeArgs {
     /// `text` or `json` [env: GATEKEY_LOG_FORMAT]
     #[arg(long, value_name = "FORMAT")]
     log_format: Option<String>,
+    /// Redis for shared rate limits, e.g. redis://127.0.0.1:6379 [env: GATEKEY_REDIS_URL]
+    #[arg(long, value_name = "URL")]
+    redis_url: Option<String>,
 }
 
 /// Flags of `gatekey bootstrap`.
@@ -81,6 +84,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         http_addr: args.http_addr,
         migrate: args.no_migrate.then_some(false),
         log_format: args.log_format.clone(),
+        redis_url: args.redis_url.clone(),
         ..Default::default()
     };
     let config = match load(&args.store, flags) {

@@ -10,6 +10,7 @@ pub mod rate_limit;
 pub mod role;
 pub mod scope;
 pub mod time;
+pub mod verify;
 
 /// A rejected input value: the request field it came from and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

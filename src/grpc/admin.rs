@@ -3,10 +3,13 @@
 use super::convert::{self, Violations, audit_event_to, service_account_to, user_to};
 use super::request::caller;
 use crate::domain::fields::{Email, Name, Password};
+use crate::domain::ids::KeyId;
+use crate::domain::scope::Scopes;
 use crate::proto::v1 as pb;
 use crate::proto::v1::admin_service_server::AdminService;
 use crate::service::Core;
 use crate::service::paging::{next_token, page_request};
+use crate::store::RateLimitTarget;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
@@ -84,6 +87,43 @@ impl AdminService for AdminApi {
         Ok(Response::new(pb::ListAuditEventsResponse {
             events: found.items.iter().map(audit_event_to).collect(),
             next_page_token: next_token(found.next),
+        }))
+    }
+
+    async fn set_rate_limit(
+        &self,
+        req: Request<pb::SetRateLimitRequest>,
+    ) -> Result<Response<pb::SetRateLimitResponse>, Status> {
+        let caller = caller(&self.core, &req).await?;
+        let r = req.get_ref();
+        let mut v = Violations::default();
+        let target = v.check(if r.key_id.is_empty() {
+            Ok(RateLimitTarget::Org)
+        } else {
+            KeyId::parse("key_id", &r.key_id).map(RateLimitTarget::Key)
+        });
+        let policy = v.check(r.policy.as_ref().map(|p| convert::policy_from("policy", p)).transpose());
+        let (target, policy) = v.finish(target.zip(policy))?;
+        let in_force = self.core.set_rate_limit(&caller, target, policy).await?;
+        Ok(Response::new(pb::SetRateLimitResponse {
+            policy: Some(convert::policy_to(&in_force)),
+        }))
+    }
+
+    async fn set_role_scopes(
+        &self,
+        req: Request<pb::SetRoleScopesRequest>,
+    ) -> Result<Response<pb::SetRoleScopesResponse>, Status> {
+        let caller = caller(&self.core, &req).await?;
+        let r = req.get_ref();
+        let mut v = Violations::default();
+        let role = v.check(convert::role_from("role", r.role));
+        let scopes = v.check(Scopes::parse("scopes", &r.scopes));
+        let (role, scopes) = v.finish(role.zip(scopes))?;
+        let scopes = self.core.set_role_scopes(&caller, role, scopes).await?;
+        Ok(Response::new(pb::SetRoleScopesResponse {
+            role: convert::role_to(role) as i32,
+            scopes: scopes.to_strings(),
         }))
     }
 }

@@ -91,4 +91,12 @@ impl AuthService for AuthApi {
         self.core.logout(&token, &client_ip(&req)).await?;
         Ok(Response::new(LogoutResponse {}))
     }
+
+    async fn verify(
+        &self,
+        req: Request<crate::proto::v1::VerifyRequest>,
+    ) -> Result<Response<crate::proto::v1::VerifyResponse>, Status> {
+        let response = super::verify::verify(&self.core.verifier, req.get_ref()).await?;
+        Ok(Response::new(response))
+    }
 }

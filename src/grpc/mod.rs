@@ -6,6 +6,7 @@ pub mod convert;
 pub mod keys;
 pub mod request;
 pub mod status;
+pub mod verify;
 
 /// Largest request message accepted; bigger ones are refused by tonic before decoding.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;

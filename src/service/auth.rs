@@ -127,6 +127,7 @@ impl Core {
             RefreshOutcome::SessionRevoked => return fail(AuthFailure::SessionRevoked),
             RefreshOutcome::UserAgentMismatch => return fail(AuthFailure::SessionMismatch),
             RefreshOutcome::Reused(session) => {
+                self.verifier.session_ended(session.id);
                 tracing::warn!(session_id = %session.id, "refresh token reused; session revoked");
                 return fail(AuthFailure::RefreshTokenReused);
             }
@@ -153,8 +154,9 @@ impl Core {
             .store
             .revoke_session_by_token(&presented, client_ip, self.clock.now())
             .await?;
-        if revoked {
-            tracing::info!("session logged out");
+        if let Some(session) = revoked {
+            self.verifier.session_ended(session);
+            tracing::info!(session_id = %session, "session logged out");
         }
         Ok(())
     }

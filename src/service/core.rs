@@ -5,7 +5,9 @@ use crate::sessions::jwt::JwtKeys;
 use crate::sessions::password::PasswordHasher;
 use crate::sessions::throttle::LoginThrottle;
 use crate::store::SharedStore;
+use crate::verify::Verifier;
 use secrecy::SecretString;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Lifetimes of session credentials.
@@ -20,7 +22,10 @@ pub struct SessionTtls {
 pub struct Core {
     pub store: SharedStore,
     pub clock: SharedClock,
-    pub jwt: JwtKeys,
+    pub jwt: Arc<JwtKeys>,
+    /// The Verify engine; use cases that change keys or sessions invalidate it directly, so
+    /// this replica denies on the very next call (others learn through the change feed).
+    pub verifier: Arc<Verifier>,
     pub passwords: PasswordHasher,
     pub throttle: LoginThrottle,
     pub key_pepper: SecretString,

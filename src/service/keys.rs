@@ -175,6 +175,7 @@ impl Core {
             .rotate_key(&caller.audit(now), id, &new, old_expires_at)
             .await
             .map_err(ServiceError::from_store("key"))?;
+        self.verifier.forget_key(old_key.id);
         tracing::info!(old_key_id = %old_key.id, new_key_id = %new_key.id, "rotated API key");
         Ok((
             IssuedKey {
@@ -193,6 +194,7 @@ impl Core {
             .revoke_key(&caller.audit(self.clock.now()), id)
             .await
             .map_err(ServiceError::from_store("key"))?;
+        self.verifier.forget_key(key.id);
         tracing::info!(key_id = %key.id, key_prefix = %key.display_prefix(), "revoked API key");
         Ok(key)
     }
@@ -204,6 +206,7 @@ impl Core {
             .delete_key(&caller.audit(self.clock.now()), id)
             .await
             .map_err(ServiceError::from_store("key"))?;
+        self.verifier.forget_key(id);
         tracing::info!(key_id = %id, "deleted API key");
         Ok(())
     }

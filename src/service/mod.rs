@@ -8,6 +8,7 @@ pub mod bootstrap;
 mod core;
 pub mod error;
 pub mod keys;
+pub mod limits;
 pub mod paging;
 
 pub use self::core::{Core, SessionTtls};

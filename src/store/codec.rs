@@ -49,7 +49,7 @@ pub(super) fn policy_to_json(p: &Option<RateLimitPolicy>) -> Option<String> {
     })
 }
 
-fn policy_from_json(s: Option<&str>) -> Result<Option<RateLimitPolicy>, StoreError> {
+pub(super) fn policy_from_json(s: Option<&str>) -> Result<Option<RateLimitPolicy>, StoreError> {
     let Some(s) = s else { return Ok(None) };
     let p: PolicyJson = serde_json::from_str(s).map_err(|_| corrupt("rate limit"))?;
     RateLimitPolicy::new("rate_limit", p.limit, Duration::from_millis(p.window_ms), p.burst)
@@ -59,6 +59,10 @@ fn policy_from_json(s: Option<&str>) -> Result<Option<RateLimitPolicy>, StoreErr
 
 pub(super) fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
+}
+
+pub(super) fn scopes(s: &str) -> Result<Scopes, StoreError> {
+    Scopes::parse("scopes", &strings(s, "scopes")?).map_err(|_| corrupt("scopes"))
 }
 
 fn strings(s: &str, what: &str) -> Result<Vec<String>, StoreError> {

@@ -16,11 +16,14 @@ use crate::domain::api_key::{ApiKey, NewKey};
 use crate::domain::audit::{AuditContext, AuditEvent};
 use crate::domain::fields::Email;
 use crate::domain::ids::{KeyId, OrgId, ServiceAccountId, SessionId, UserId};
+use crate::domain::rate_limit::RateLimitPolicy;
+use crate::domain::role::Role;
+use crate::domain::scope::Scopes;
 use crate::domain::time::UnixMs;
 use async_trait::async_trait;
 use std::sync::Arc;
 
-pub use postgres::PgStore;
+pub use postgres::{ChangeSubscription, PgStore};
 pub use sqlite::SqliteStore;
 
 /// Why a store call failed. The use cases map each case; none carries a secret.
@@ -143,9 +146,14 @@ pub trait Store: Send + Sync + 'static {
         now: UnixMs,
     ) -> StoreResult<RefreshOutcome>;
 
-    /// Revokes the session a refresh token belongs to (logout) and audits it. Returns `false`
-    /// when no such token exists; an already revoked session is left as it is.
-    async fn revoke_session_by_token(&self, presented: &[u8; 32], client_ip: &str, now: UnixMs) -> StoreResult<bool>;
+    /// Revokes the session a refresh token belongs to (logout) and audits it. Returns the
+    /// session's id, `None` when no such token exists; an already revoked session is left as it is.
+    async fn revoke_session_by_token(
+        &self,
+        presented: &[u8; 32],
+        client_ip: &str,
+        now: UnixMs,
+    ) -> StoreResult<Option<SessionId>>;
 
     /// The session with `id`, if any.
     async fn get_session(&self, id: SessionId) -> StoreResult<Option<Session>>;
@@ -160,6 +168,37 @@ pub trait Store: Send + Sync + 'static {
         action: Option<&str>,
         page: PageRequest,
     ) -> StoreResult<Page<AuditEvent>>;
+
+    /// The org's default rate limit, `None` when it never set one.
+    async fn get_org_rate_limit(&self, org: OrgId) -> StoreResult<Option<RateLimitPolicy>>;
+
+    /// Sets the org default (`policy` must then be `Some`) or a key's override (`None` removes
+    /// it), audits it and records a change. `NotFound` when the key is not in `ctx.org_id`.
+    async fn set_rate_limit(
+        &self,
+        ctx: &AuditContext,
+        target: RateLimitTarget,
+        policy: Option<RateLimitPolicy>,
+    ) -> StoreResult<()>;
+
+    /// The scopes each role grants in `org`, for the roles the org has configured.
+    async fn role_scopes(&self, org: OrgId) -> StoreResult<Vec<(Role, Scopes)>>;
+
+    /// Sets what `role` grants in `ctx.org_id`, audits it and records a change.
+    async fn set_role_scopes(&self, ctx: &AuditContext, role: Role, scopes: &Scopes) -> StoreResult<()>;
+
+    /// The highest change-feed sequence number, 0 on an empty feed.
+    async fn latest_change_seq(&self) -> StoreResult<i64>;
+
+    /// Up to `limit` changes with `seq > after`, in sequence order.
+    async fn changes_since(&self, after: i64, limit: i64) -> StoreResult<Vec<Change>>;
+
+    /// Raises `last_used_at` of each key to the given time (never lowers it), in one statement.
+    async fn touch_keys(&self, used: &[(KeyId, UnixMs)]) -> StoreResult<()>;
+
+    /// A wake-up signal for new changes where the backend has one (PostgreSQL LISTEN/NOTIFY);
+    /// `None` means poll only.
+    async fn subscribe_changes(&self) -> StoreResult<Option<ChangeSubscription>>;
 
     /// Every JWT signing key, oldest first.
     async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;

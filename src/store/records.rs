@@ -129,3 +129,49 @@ pub struct SigningKeyRecord {
     /// verifier has it by the time the first token signed with it arrives.
     pub activates_at: UnixMs,
 }
+
+/// One row of the change feed: something replicas must drop from their caches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub seq: i64,
+    pub kind: ChangeKind,
+    /// The id of the key, session or org the change is about.
+    pub subject: String,
+    pub created_at: UnixMs,
+}
+
+/// What changed; replicas invalidate accordingly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// A key's state or policy changed (revoked, rotated, rate limit); subject: key id.
+    Key,
+    /// A session ended (logout, refresh-token reuse); subject: session id.
+    Session,
+    /// An org's rate-limit default or role scopes changed; subject: org id.
+    Org,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Key => "key",
+            ChangeKind::Session => "session",
+            ChangeKind::Org => "org",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [ChangeKind::Key, ChangeKind::Session, ChangeKind::Org]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// What a rate-limit policy is set on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimitTarget {
+    /// The caller's org default, shared by every key without an override.
+    Org,
+    /// One key's override.
+    Key(crate::domain::ids::KeyId),
+}

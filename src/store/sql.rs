@@ -28,13 +28,18 @@ pub(super) fn conflict_on(field: &'static str) -> impl Fn(sqlx::Error) -> StoreE
     }
 }
 
-/// Clamps a page request to a row limit that fetches one extra row (to learn whether more exist).
+/// The row limit for a page: one extra row tells whether more exist. The use cases have
+/// already bounded `size` (see `service::paging`).
 pub(super) fn fetch_limit(page: super::PageRequest) -> i64 {
     i64::from(page.size) + 1
 }
 
 macro_rules! impl_sql_store {
-    ($store:ty, $db:ty, $migrator:expr) => {
+    ($store:ty, $db:ty, $migrator:expr, $notify:expr) => {
+    // A child module, so these imports shadow (rather than clash with) the backend file's.
+    mod generated {
+        #[allow(unused_imports)]
+        use super::*;
         use crate::domain::api_key::{ApiKey, NewKey};
         use crate::domain::audit::{action, Actor, AuditContext, AuditEvent};
         use crate::domain::fields::Email;
@@ -46,9 +51,13 @@ macro_rules! impl_sql_store {
         };
         use crate::store::sql::{conflict_on, db_err, fetch_limit};
         use crate::store::{
-            LoginRecord, NewRefreshToken, NewUser, NextRefreshToken, Org, Page, PageRequest, Precondition, RefreshOutcome,
+            Change, ChangeKind, ChangeSubscription, LoginRecord, NewRefreshToken, NewUser, NextRefreshToken,
+            RateLimitTarget, Org, Page, PageRequest, Precondition, RefreshOutcome,
             ServiceAccount, Session, SigningKeyRecord, Store, StoreError, StoreResult, User,
         };
+        use crate::domain::rate_limit::RateLimitPolicy;
+        use crate::domain::role::Role;
+        use crate::domain::scope::Scopes;
         use async_trait::async_trait;
 
         type Tx<'a> = sqlx::Transaction<'a, $db>;
@@ -102,19 +111,24 @@ macro_rules! impl_sql_store {
             /// Appends to the change feed that replicas follow to drop cached credentials.
             async fn record_change(
                 tx: &mut Tx<'_>,
-                kind: &str,
+                kind: ChangeKind,
                 subject: String,
                 org: Option<OrgId>,
                 now: UnixMs,
             ) -> StoreResult<()> {
                 sqlx::query("INSERT INTO changes (kind, subject, org_id, created_at) VALUES ($1, $2, $3, $4)")
-                    .bind(kind)
+                    .bind(kind.as_str())
                     .bind(subject)
                     .bind(org.map(|o| o.0))
                     .bind(now.0)
                     .execute(&mut **tx)
                     .await
                     .map_err(db_err)?;
+                // Wakes listening replicas when the transaction commits (PostgreSQL only).
+                let notify: Option<&str> = $notify;
+                if let Some(sql) = notify {
+                    sqlx::query(sql).execute(&mut **tx).await.map_err(db_err)?;
+                }
                 Ok(())
             }
 
@@ -198,7 +212,7 @@ macro_rules! impl_sql_store {
                     now,
                 };
                 Self::insert_audit(tx, &ctx.event(act, format!("session:{}", session.id))).await?;
-                Self::record_change(tx, "session_revoked", session.id.to_string(), Some(session.org_id), now).await
+                Self::record_change(tx, ChangeKind::Session, session.id.to_string(), Some(session.org_id), now).await
             }
 
             async fn insert_user_in_tx(tx: &mut Tx<'_>, ctx: &AuditContext, user: &NewUser) -> StoreResult<User> {
@@ -443,7 +457,7 @@ macro_rules! impl_sql_store {
                     return self.get_key(ctx.org_id, id).await?.ok_or(StoreError::NotFound);
                 }
                 Self::insert_audit(&mut tx, &Self::key_event(ctx, action::KEY_REVOKED, &key)).await?;
-                Self::record_change(&mut tx, "key_revoked", id.to_string(), Some(ctx.org_id), ctx.now).await?;
+                Self::record_change(&mut tx, ChangeKind::Key, id.to_string(), Some(ctx.org_id), ctx.now).await?;
                 tx.commit().await.map_err(db_err)?;
                 key.revoked_at = Some(ctx.now);
                 key.revoked_by = Some(ctx.actor);
@@ -498,7 +512,7 @@ macro_rules! impl_sql_store {
                     }
                     Some(exp) => old_key.expires_at = Some(exp),
                 }
-                Self::record_change(&mut tx, "key_rotated", old.to_string(), Some(ctx.org_id), ctx.now).await?;
+                Self::record_change(&mut tx, ChangeKind::Key, old.to_string(), Some(ctx.org_id), ctx.now).await?;
                 tx.commit().await.map_err(db_err)?;
                 Ok((new.key.clone(), old_key))
             }
@@ -516,6 +530,7 @@ macro_rules! impl_sql_store {
                     .await
                     .map_err(db_err)?;
                 Self::insert_audit(&mut tx, &Self::key_event(ctx, action::KEY_DELETED, &key)).await?;
+                Self::record_change(&mut tx, ChangeKind::Key, id.to_string(), Some(ctx.org_id), ctx.now).await?;
                 tx.commit().await.map_err(db_err)
             }
 
@@ -561,7 +576,11 @@ macro_rules! impl_sql_store {
                 if session.revoked_at.is_some() {
                     return Ok(RefreshOutcome::SessionRevoked);
                 }
-                let reused = |session: Session| RefreshOutcome::Reused(session);
+                // The session as it stands after the revocation this outcome implies.
+                let reused = |mut session: Session| {
+                    session.revoked_at.get_or_insert(now);
+                    RefreshOutcome::Reused(session)
+                };
                 if token.used_at.is_some() {
                     Self::revoke_session_in_tx(&mut tx, &session, action::REFRESH_TOKEN_REUSED, client_ip, now).await?;
                     tx.commit().await.map_err(db_err)?;
@@ -597,7 +616,12 @@ macro_rules! impl_sql_store {
                 Ok(RefreshOutcome::Rotated { session, expires_at: token.expires_at })
             }
 
-            async fn revoke_session_by_token(&self, presented: &[u8; 32], client_ip: &str, now: UnixMs) -> StoreResult<bool> {
+            async fn revoke_session_by_token(
+                &self,
+                presented: &[u8; 32],
+                client_ip: &str,
+                now: UnixMs,
+            ) -> StoreResult<Option<SessionId>> {
                 let mut tx = self.writer().begin().await.map_err(db_err)?;
                 let session_id: Option<uuid::Uuid> =
                     sqlx::query_scalar("SELECT session_id FROM refresh_tokens WHERE token_hash = $1")
@@ -605,11 +629,11 @@ macro_rules! impl_sql_store {
                         .fetch_optional(&mut *tx)
                         .await
                         .map_err(db_err)?;
-                let Some(session_id) = session_id else { return Ok(false) };
-                let Some(session) = Self::session_in_tx(&mut tx, session_id).await? else { return Ok(false) };
+                let Some(session_id) = session_id else { return Ok(None) };
+                let Some(session) = Self::session_in_tx(&mut tx, session_id).await? else { return Ok(None) };
                 Self::revoke_session_in_tx(&mut tx, &session, action::SESSION_REVOKED, client_ip, now).await?;
                 tx.commit().await.map_err(db_err)?;
-                Ok(true)
+                Ok(Some(session.id))
             }
 
             async fn get_session(&self, id: SessionId) -> StoreResult<Option<Session>> {
@@ -651,6 +675,142 @@ macro_rules! impl_sql_store {
                 paginate(rows, page, |e: &AuditEvent| e.id.0)
             }
 
+            async fn get_org_rate_limit(&self, org: OrgId) -> StoreResult<Option<RateLimitPolicy>> {
+                let row: Option<Option<String>> = sqlx::query_scalar("SELECT rate_limit FROM orgs WHERE id = $1")
+                    .bind(org.0)
+                    .fetch_optional(self.reader())
+                    .await
+                    .map_err(db_err)?;
+                codec::policy_from_json(row.flatten().as_deref())
+            }
+
+            async fn set_rate_limit(
+                &self,
+                ctx: &AuditContext,
+                target: RateLimitTarget,
+                policy: Option<RateLimitPolicy>,
+            ) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await.map_err(db_err)?;
+                let json = policy_to_json(&policy);
+                let (event, change) = match target {
+                    RateLimitTarget::Org => {
+                        sqlx::query("UPDATE orgs SET rate_limit = $1 WHERE id = $2")
+                            .bind(json)
+                            .bind(ctx.org_id.0)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_err)?;
+                        let event = ctx.event(action::ORG_RATE_LIMIT_SET, format!("org:{}", ctx.org_id));
+                        (event, (ChangeKind::Org, ctx.org_id.to_string()))
+                    }
+                    RateLimitTarget::Key(id) => {
+                        let key = Self::key_in_tx(&mut tx, ctx.org_id, id).await?.ok_or(StoreError::NotFound)?;
+                        sqlx::query("UPDATE api_keys SET rate_limit = $1 WHERE id = $2 AND org_id = $3")
+                            .bind(json)
+                            .bind(id.0)
+                            .bind(ctx.org_id.0)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_err)?;
+                        (Self::key_event(ctx, action::KEY_RATE_LIMIT_SET, &key), (ChangeKind::Key, id.to_string()))
+                    }
+                };
+                let mut event = event;
+                if let Some(p) = policy {
+                    event.details.insert("limit".into(), p.limit.to_string());
+                    event.details.insert("window_ms".into(), p.window.as_millis().to_string());
+                    event.details.insert("burst".into(), p.burst.to_string());
+                }
+                Self::insert_audit(&mut tx, &event).await?;
+                Self::record_change(&mut tx, change.0, change.1, Some(ctx.org_id), ctx.now).await?;
+                tx.commit().await.map_err(db_err)
+            }
+
+            async fn role_scopes(&self, org: OrgId) -> StoreResult<Vec<(Role, Scopes)>> {
+                let rows: Vec<(String, String)> = sqlx::query_as("SELECT role, scopes FROM role_scopes WHERE org_id = $1")
+                    .bind(org.0)
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(db_err)?;
+                rows.into_iter().map(|(role, scopes)| Ok((codec::role(&role)?, codec::scopes(&scopes)?))).collect()
+            }
+
+            async fn set_role_scopes(&self, ctx: &AuditContext, role: Role, scopes: &Scopes) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await.map_err(db_err)?;
+                sqlx::query(
+                    "INSERT INTO role_scopes (org_id, role, scopes, updated_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (org_id, role) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at",
+                )
+                .bind(ctx.org_id.0)
+                .bind(role.as_str())
+                .bind(to_json(&scopes.to_strings()))
+                .bind(ctx.now.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                let mut event = ctx.event(action::ROLE_SCOPES_SET, format!("org:{}", ctx.org_id));
+                event.details.insert("role".into(), role.to_string());
+                event.details.insert("scopes".into(), scopes.to_strings().join(" "));
+                Self::insert_audit(&mut tx, &event).await?;
+                Self::record_change(&mut tx, ChangeKind::Org, ctx.org_id.to_string(), Some(ctx.org_id), ctx.now).await?;
+                tx.commit().await.map_err(db_err)
+            }
+
+            async fn latest_change_seq(&self) -> StoreResult<i64> {
+                let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM changes")
+                    .fetch_one(self.reader())
+                    .await
+                    .map_err(db_err)?;
+                Ok(seq.unwrap_or(0))
+            }
+
+            async fn changes_since(&self, after: i64, limit: i64) -> StoreResult<Vec<Change>> {
+                let rows: Vec<(i64, String, String, i64)> = sqlx::query_as(
+                    "SELECT seq, kind, subject, created_at FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+                )
+                .bind(after)
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await
+                .map_err(db_err)?;
+                rows.into_iter()
+                    .map(|(seq, kind, subject, created_at)| {
+                        let kind = ChangeKind::parse(&kind)
+                            .ok_or_else(|| StoreError::Internal(anyhow::anyhow!("unknown change kind {kind:?}")))?;
+                        Ok(Change { seq, kind, subject, created_at: UnixMs(created_at) })
+                    })
+                    .collect()
+            }
+
+            async fn touch_keys(&self, used: &[(KeyId, UnixMs)]) -> StoreResult<()> {
+                if used.is_empty() {
+                    return Ok(());
+                }
+                // One statement for the whole batch: CASE picks each key's time, and the outer
+                // CASE keeps whichever of stored and new is later (replicas flush independently).
+                let mut when = String::new();
+                let mut ids = Vec::with_capacity(used.len());
+                for i in 0..used.len() {
+                    when.push_str(&format!(" WHEN ${} THEN ${}", 2 * i + 1, 2 * i + 2));
+                    ids.push(format!("${}", 2 * i + 1));
+                }
+                let sql = format!(
+                    "UPDATE api_keys SET last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at < \
+                     (CASE id{when} END) THEN (CASE id{when} END) ELSE last_used_at END WHERE id IN ({})",
+                    ids.join(", ")
+                );
+                let mut query = sqlx::query(&sql);
+                for (id, at) in used {
+                    query = query.bind(id.0).bind(at.0);
+                }
+                query.execute(self.writer()).await.map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn subscribe_changes(&self) -> StoreResult<Option<ChangeSubscription>> {
+                self.subscribe().await
+            }
+
             async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
                 let rows: Vec<SigningKeyRow> = sqlx::query_as(
                     "SELECT kid, public_key, created_at, activates_at FROM signing_keys ORDER BY created_at, kid",
@@ -685,6 +845,7 @@ macro_rules! impl_sql_store {
         // Silences the import when a backend does not need the helper module directly.
         #[allow(unused_imports)]
         use codec::role as _;
+    }
     };
 }
 

@@ -47,6 +47,11 @@ impl SqliteStore {
     fn writer(&self) -> &SqlitePool {
         &self.write
     }
+
+    /// SQLite is one process's file: there is nobody to notify, so followers poll.
+    async fn subscribe(&self) -> super::StoreResult<Option<super::ChangeSubscription>> {
+        Ok(None)
+    }
 }
 
-super::sql::impl_sql_store!(SqliteStore, sqlx::Sqlite, MIGRATOR);
+super::sql::impl_sql_store!(SqliteStore, sqlx::Sqlite, MIGRATOR, None);

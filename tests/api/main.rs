@@ -12,6 +12,7 @@ mod admin;
 mod cli;
 mod keys;
 mod permissions;
+mod ratelimit_redis;
 mod sessions;
 mod store_conformance;
 mod support;

@@ -89,7 +89,7 @@ conformance! {
     a_refresh_token_is_expired_from_its_expiry_millisecond_on,
     an_unknown_refresh_token_is_not_found,
     refreshing_twice_concurrently_with_one_token_rotates_once,
-    logging_out_revokes_the_session_once_and_an_unknown_token_is_false,
+    logging_out_revokes_the_session_once_and_an_unknown_token_is_none,
     audit_events_are_listed_newest_first_by_action_a_page_at_a_time,
     an_audit_event_without_an_org_is_kept_but_listed_under_no_org,
     signing_keys_are_listed_oldest_first,
@@ -923,11 +923,14 @@ async fn refreshing_twice_concurrently_with_one_token_rotates_once(store: &dyn S
     }
 }
 
-async fn logging_out_revokes_the_session_once_and_an_unknown_token_is_false(store: &dyn Store) {
+async fn logging_out_revokes_the_session_once_and_an_unknown_token_is_none(store: &dyn Store) {
     let t = tenant(store).await;
     let (s, token) = session(store, &t, false).await;
 
-    assert!(store.revoke_session_by_token(&token, IP, at(1_000)).await.unwrap());
+    assert_eq!(
+        store.revoke_session_by_token(&token, IP, at(1_000)).await.unwrap(),
+        Some(s.id)
+    );
     let revoked = Session {
         revoked_at: Some(at(1_000)),
         ..s.clone()
@@ -937,15 +940,19 @@ async fn logging_out_revokes_the_session_once_and_an_unknown_token_is_false(stor
     assert_eq!(audited.len(), 1);
     assert_eq!(audited[0].target, format!("session:{}", s.id));
 
-    assert!(store.revoke_session_by_token(&token, IP, at(2_000)).await.unwrap());
+    assert_eq!(
+        store.revoke_session_by_token(&token, IP, at(2_000)).await.unwrap(),
+        Some(s.id)
+    );
     assert_eq!(store.get_session(s.id).await.unwrap(), Some(revoked), "left as it was");
     assert_eq!(events(store, t.org, action::SESSION_REVOKED).await.len(), 1);
 
-    assert!(
-        !store
+    assert_eq!(
+        store
             .revoke_session_by_token(&rand::random(), IP, at(3_000))
             .await
-            .unwrap()
+            .unwrap(),
+        None
     );
     let (out, _) = refresh(store, &token, UA, at(4_000)).await;
     assert_eq!(out, RefreshOutcome::SessionRevoked);

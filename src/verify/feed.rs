@@ -1,0 +1,186 @@
+//! Follows the store's change feed so every replica drops what another replica changed.
+//!
+//! Each change has a sequence number. The follower applies everything newer than its cursor,
+//! woken at once by PostgreSQL NOTIFY where available and polling every `poll_every` anyway
+//! (a notification can be lost; CockroachDB and SQLite have none). Sequence numbers are handed
+//! out at insert and committed in any order, so a hole below a newer row may still fill: the
+//! follower applies rows past a hole (invalidation is idempotent) but keeps its cursor below
+//! the hole until it fills or `gap_timeout` passes (a rolled-back transaction leaves a
+//! permanent hole).
+
+use super::Verifier;
+use crate::store::{Change, ChangeSubscription, StoreError};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// Rows read per poll.
+const PAGE: i64 = 1000;
+
+/// The follower's position in the feed.
+pub struct FeedCursor {
+    /// Every change up to here has been applied.
+    cursor: i64,
+    /// Applied changes above `cursor` (there is a hole at `cursor + 1`).
+    ahead: BTreeSet<i64>,
+    /// When the hole at `cursor + 1` was first seen.
+    hole_since: Option<Instant>,
+}
+
+impl FeedCursor {
+    pub fn at(seq: i64) -> Self {
+        Self {
+            cursor: seq,
+            ahead: BTreeSet::new(),
+            hole_since: None,
+        }
+    }
+
+    pub fn position(&self) -> i64 {
+        self.cursor
+    }
+
+    /// Records a batch; returns the changes not applied before.
+    pub fn accept(&mut self, batch: Vec<Change>, gap_timeout: Duration) -> Vec<Change> {
+        let fresh: Vec<Change> = batch
+            .into_iter()
+            .filter(|c| c.seq > self.cursor && !self.ahead.contains(&c.seq))
+            .collect();
+        self.ahead.extend(fresh.iter().map(|c| c.seq));
+        self.advance(gap_timeout);
+        fresh
+    }
+
+    fn advance(&mut self, gap_timeout: Duration) {
+        loop {
+            while self.ahead.remove(&(self.cursor + 1)) {
+                self.cursor += 1;
+                self.hole_since = None;
+            }
+            if self.ahead.is_empty() {
+                self.hole_since = None;
+                return;
+            }
+            let since = *self.hole_since.get_or_insert_with(Instant::now);
+            if since.elapsed() < gap_timeout {
+                return;
+            }
+            // The hole never filled: that sequence number was rolled back.
+            self.cursor += 1;
+            self.hole_since = None;
+        }
+    }
+}
+
+/// Runs until `stop` flips: reads from the latest change on, applies each to `verifier`.
+pub async fn follow(verifier: Arc<Verifier>, mut stop: watch::Receiver<bool>) {
+    let settings = verifier.settings;
+    let mut cursor = loop {
+        match verifier.store.latest_change_seq().await {
+            Ok(seq) => break FeedCursor::at(seq),
+            Err(e) => {
+                tracing::warn!(error = %e, "change feed: cannot read the latest sequence; retrying");
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    () = tokio::time::sleep(settings.poll_every) => {}
+                }
+            }
+        }
+    };
+    verifier.mark_synced();
+    let mut subscription: Option<ChangeSubscription> = None;
+    let mut next_subscribe = Instant::now();
+    loop {
+        if subscription.is_none() && Instant::now() >= next_subscribe {
+            subscription = subscribe(&verifier).await;
+            next_subscribe = Instant::now() + Duration::from_secs(5);
+        }
+        tokio::select! {
+            _ = stop.changed() => return,
+            woke = wait(&mut subscription) => {
+                if let Err(e) = woke {
+                    tracing::warn!(error = %e, "change feed: LISTEN failed; polling until it is back");
+                    subscription = None;
+                }
+            }
+            () = tokio::time::sleep(settings.poll_every) => {}
+        }
+        poll(&verifier, &mut cursor).await;
+    }
+}
+
+async fn subscribe(verifier: &Verifier) -> Option<ChangeSubscription> {
+    match verifier.store.subscribe_changes().await {
+        Ok(sub) => sub,
+        Err(e) => {
+            tracing::warn!(error = %e, "change feed: LISTEN unavailable; polling");
+            None
+        }
+    }
+}
+
+async fn wait(subscription: &mut Option<ChangeSubscription>) -> Result<(), StoreError> {
+    match subscription {
+        Some(sub) => sub.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads and applies everything after the cursor, page by page.
+pub async fn poll(verifier: &Verifier, cursor: &mut FeedCursor) {
+    loop {
+        match verifier.store.changes_since(cursor.position(), PAGE).await {
+            Ok(batch) => {
+                let full = batch.len() as i64 == PAGE;
+                for change in cursor.accept(batch, verifier.settings.gap_timeout) {
+                    verifier.apply(&change);
+                }
+                verifier.mark_synced();
+                if !full {
+                    return;
+                }
+            }
+            Err(e) => {
+                metrics::counter!("gatekey_change_feed_errors_total").increment(1);
+                tracing::warn!(error = %e, "change feed: poll failed");
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::time::UnixMs;
+    use crate::store::ChangeKind;
+
+    fn change(seq: i64) -> Change {
+        Change {
+            seq,
+            kind: ChangeKind::Key,
+            subject: seq.to_string(),
+            created_at: UnixMs(0),
+        }
+    }
+
+    #[test]
+    fn applies_in_order_and_waits_below_a_hole() {
+        let mut c = FeedCursor::at(10);
+        let applied = c.accept(vec![change(11), change(13)], Duration::from_secs(60));
+        assert_eq!(applied.len(), 2);
+        assert_eq!(c.position(), 11, "stops below the hole at 12");
+        // 13 comes back on the next poll (seq > 11) but is not applied twice; 12 fills the hole.
+        let applied = c.accept(vec![change(12), change(13)], Duration::from_secs(60));
+        assert_eq!(applied.iter().map(|c| c.seq).collect::<Vec<_>>(), vec![12]);
+        assert_eq!(c.position(), 13);
+    }
+
+    #[test]
+    fn a_hole_that_never_fills_is_skipped_after_the_timeout() {
+        let mut c = FeedCursor::at(0);
+        c.accept(vec![change(2)], Duration::ZERO);
+        assert_eq!(c.position(), 2);
+    }
+}

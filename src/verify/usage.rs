@@ -1,0 +1,49 @@
+//! `last_used_at`, coalesced: Verify only marks the key in memory; a flusher writes the
+//! batch at most once a second and on shutdown, so Verify itself never writes to the store.
+
+use super::cache::CachedKey;
+use crate::store::SharedStore;
+use std::sync::{Arc, Mutex};
+
+/// Most keys written by one statement.
+const BATCH: usize = 500;
+
+/// Keys used since the last flush.
+#[derive(Default)]
+pub struct UsageLog {
+    pending: Mutex<Vec<Arc<CachedKey>>>,
+}
+
+impl UsageLog {
+    /// Queues `key` if it was not queued already (the common case takes no lock).
+    pub fn record(&self, key: &Arc<CachedKey>, now: crate::domain::time::UnixMs) {
+        if key.mark_used(now)
+            && let Ok(mut pending) = self.pending.lock()
+        {
+            pending.push(key.clone());
+        }
+    }
+
+    /// Writes every pending use; failed batches are queued again for the next flush.
+    pub async fn flush(&self, store: &SharedStore) -> usize {
+        let batch = match self.pending.lock() {
+            Ok(mut pending) => std::mem::take(&mut *pending),
+            Err(_) => return 0,
+        };
+        let mut written = 0;
+        for chunk in batch.chunks(BATCH) {
+            let uses: Vec<_> = chunk.iter().map(|k| k.take_use()).collect();
+            match store.touch_keys(&uses).await {
+                Ok(()) => written += uses.len(),
+                Err(e) => {
+                    tracing::warn!(error = %e, keys = uses.len(), "flushing last_used_at failed; will retry");
+                    metrics::counter!("gatekey_usage_flush_failures_total").increment(1);
+                    if let Ok(mut pending) = self.pending.lock() {
+                        pending.extend(chunk.iter().filter(|k| k.remark()).cloned());
+                    }
+                }
+            }
+        }
+        written
+    }
+}
