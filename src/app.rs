@@ -50,8 +50,15 @@ impl Application {
 
     /// Builds on `clock`; tests inject a manual clock to probe expiry edges.
     pub async fn build_with_clock(config: &Config, clock: SharedClock) -> anyhow::Result<Self> {
-        let secrets = config.secrets()?;
         let store = store::connect(config.database_url()).await?;
+        Self::build_with(config, clock, store).await
+    }
+
+    /// Builds on an already opened store; tests wrap the store to count or fail its calls.
+    pub async fn build_with(config: &Config, clock: SharedClock, store: SharedStore) -> anyhow::Result<Self> {
+        let secrets = config.secrets()?;
+        // Installed before anything registers a counter, so every metric is recorded.
+        crate::telemetry::metrics_handle();
         if config.migrate {
             store.migrate().await?;
         }

@@ -5,6 +5,7 @@
 //! and `app` wires them together.
 
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod domain;

@@ -17,3 +17,17 @@ pub fn init(format: &str, level: &str) {
         _ => builder.try_init(),
     };
 }
+
+/// The process-wide Prometheus recorder, installed on first use. Several `Application`s in
+/// one process (tests) share it.
+pub fn metrics_handle() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
+    use std::sync::OnceLock;
+    static HANDLE: OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok().map(|()| handle)
+        })
+        .clone()
+}

@@ -14,6 +14,7 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/.well-known/jwks.json", get(jwks))
+        .route("/metrics", get(metrics))
         .with_state(core)
 }
 
@@ -30,4 +31,15 @@ async fn ready(State(core): State<Arc<Core>>) -> impl IntoResponse {
 /// new keys are published well before they sign.
 async fn jwks(State(core): State<Arc<Core>>) -> impl IntoResponse {
     ([(header::CACHE_CONTROL, "public, max-age=300")], Json(core.jwt.jwks()))
+}
+
+/// Prometheus text format: Verify outcomes, cache hits, store and Redis failures.
+async fn metrics() -> impl IntoResponse {
+    match crate::telemetry::metrics_handle() {
+        Some(handle) => (StatusCode::OK, handle.render()),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "another metrics recorder is installed".to_owned(),
+        ),
+    }
 }

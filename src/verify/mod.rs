@@ -25,7 +25,7 @@ use secrecy::SecretString;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokens::{CachedToken, RoleScopes, TokenCache};
 use usage::UsageLog;
 use uuid::Uuid;
@@ -164,8 +164,10 @@ pub struct Verifier {
     org_limits: Cache<OrgId, RateLimitPolicy>,
     pub usage: UsageLog,
     pub settings: VerifySettings,
-    /// When the change feed was last read successfully (Unix ms).
+    /// When the change feed was last read successfully, in ms since `started` (monotonic:
+    /// staleness is about real elapsed time, whatever the wall clock does).
     synced_at: AtomicI64,
+    started: Instant,
     metrics: VerifyMetrics,
 }
 
@@ -178,8 +180,8 @@ impl Verifier {
         limiter: Limiter,
         settings: VerifySettings,
     ) -> Self {
-        let now = clock.now().0;
         Self {
+            started: Instant::now(),
             keys: KeyCache::new(settings.cache),
             tokens: TokenCache::new(settings.max_tokens, settings.token_lifetime),
             org_limits: Cache::builder()
@@ -187,7 +189,7 @@ impl Verifier {
                 .time_to_live(Duration::from_secs(300))
                 .build(),
             usage: UsageLog::default(),
-            synced_at: AtomicI64::new(now),
+            synced_at: AtomicI64::new(0),
             metrics: VerifyMetrics::new(),
             store,
             clock,
@@ -280,7 +282,7 @@ impl Verifier {
                 rate_limit: None,
             });
         }
-        self.ensure_fresh(now)?;
+        self.ensure_fresh()?;
         let (bucket, policy) = match key.rate_limit {
             Some(p) => (Bucket::Key(key.id), p),
             None => (Bucket::Org(key.org_id), self.org_policy(key.org_id).await?),
@@ -335,7 +337,7 @@ impl Verifier {
                 rate_limit: None,
             });
         }
-        self.ensure_fresh(now)?;
+        self.ensure_fresh()?;
         let policy = self.org_policy(token.org).await?;
         let outcome = self.rate_limit(Bucket::Org(token.org), policy, input.cost, now).await;
         let reason = if outcome.verdict.allowed {
@@ -431,18 +433,22 @@ impl Verifier {
     }
 
     /// Cached allows are only as good as our view of the change feed.
-    fn ensure_fresh(&self, now: UnixMs) -> Result<(), VerifyError> {
+    fn ensure_fresh(&self) -> Result<(), VerifyError> {
         let synced = self.synced_at.load(Ordering::Relaxed);
         let limit = i64::try_from(self.settings.stale_after.as_millis()).unwrap_or(i64::MAX);
-        if now.0.saturating_sub(synced) > limit {
+        if self.elapsed_ms().saturating_sub(synced) > limit {
             return Err(VerifyError::Stale);
         }
         Ok(())
     }
 
+    fn elapsed_ms(&self) -> i64 {
+        i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX)
+    }
+
     /// The change feed was read successfully just now.
     pub fn mark_synced(&self) {
-        self.synced_at.fetch_max(self.clock.now().0, Ordering::Relaxed);
+        self.synced_at.fetch_max(self.elapsed_ms(), Ordering::Relaxed);
     }
 
     /// Applies one change-feed row.
@@ -480,9 +486,12 @@ impl Verifier {
     }
 }
 
-/// `Bearer abc` and `abc` are the same credential.
+/// `Bearer abc` and `abc` are the same credential; `Bearer` alone is no credential.
 fn strip_bearer(raw: &str) -> &str {
     let raw = raw.trim();
+    if raw.eq_ignore_ascii_case("bearer") {
+        return "";
+    }
     match raw.get(..7) {
         Some(p) if p.eq_ignore_ascii_case("bearer ") => raw[7..].trim_start(),
         _ => raw,
@@ -499,5 +508,6 @@ mod tests {
         assert_eq!(strip_bearer("bearer  abc "), "abc");
         assert_eq!(strip_bearer("abc"), "abc");
         assert_eq!(strip_bearer("   "), "");
+        assert_eq!(strip_bearer("Bearer "), "");
     }
 }

@@ -13,6 +13,8 @@ mod cli;
 mod keys;
 mod permissions;
 mod ratelimit_redis;
+mod replicas;
 mod sessions;
 mod store_conformance;
 mod support;
+mod verify;

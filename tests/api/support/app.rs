@@ -8,6 +8,7 @@
     reason = "a test fails by panicking"
 )]
 
+use super::counting_store::CountingStore;
 use super::db;
 use super::logs;
 use figment::Figment;
@@ -44,6 +45,9 @@ pub struct TestApp {
     pub channel: Channel,
     pub clock: ManualClock,
     pub core: Arc<Core>,
+    /// The store's call counter, when spawned with [`Spawn::counting`].
+    pub counting: Option<CountingStore>,
+    pub database_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _sqlite: Option<tempfile::TempDir>,
@@ -64,56 +68,117 @@ pub async fn spawn_app() -> TestApp {
 
 /// Spawns on `backend`; `None` when it is Postgres and no server is configured.
 pub async fn try_spawn_app_on(backend: Backend) -> Option<TestApp> {
-    logs::capture();
-    let (url, sqlite, postgres) = match backend {
-        Backend::Sqlite => {
-            let (url, dir) = db::fresh_sqlite_url();
-            (url, Some(dir), None)
-        }
-        Backend::Postgres => {
-            let pg = db::fresh_postgres_database().await?;
-            (pg.url().to_owned(), None, Some(pg))
-        }
-    };
-    let config = Config::from_figment(Figment::from(Serialized::defaults(serde_json::json!({
-        "grpc_addr": "127.0.0.1:0",
-        "http_addr": "127.0.0.1:0",
-        "database_url": url,
-        "key_pepper": "test-pepper-0123456789abcdef0123456789",
-        "signing_secret": "test-signing-secret-0123456789abcdef",
-        "login_max_failures": 5,
-        "shutdown_grace_secs": 5,
-    }))))
-    .expect("test config");
-    let clock = ManualClock::new(UnixMs(chrono::Utc::now().timestamp_millis()));
-    let shared: SharedClock = Arc::new(clock.clone());
-    let app = Application::build_with_clock(&config, shared).await.expect("build app");
-    let grpc_addr = format!("http://{}", app.grpc_addr().expect("grpc addr"));
-    let http_addr = format!("http://{}", app.http_addr().expect("http addr"));
-    let core = app.core();
-    let (tx, rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until(async {
-        let _ = rx.await;
-    }));
-    let channel = Channel::from_shared(grpc_addr.clone())
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
-    Some(TestApp {
-        http_addr,
-        channel,
-        clock,
-        core,
-        shutdown: Some(tx),
-        server: Some(server),
-        _sqlite: sqlite,
-        _postgres: postgres,
-    })
+    Spawn::on(backend).start().await
 }
 
 pub async fn spawn_app_on(backend: Backend) -> TestApp {
     try_spawn_app_on(backend).await.expect("backend configured")
+}
+
+/// How to spawn a test app: backend, extra config, a counting store, a shared database.
+pub struct Spawn {
+    backend: Backend,
+    config: serde_json::Map<String, serde_json::Value>,
+    counting: bool,
+    shared_url: Option<String>,
+    clock: Option<ManualClock>,
+}
+
+impl Spawn {
+    pub fn on(backend: Backend) -> Self {
+        Self {
+            backend,
+            config: serde_json::Map::new(),
+            counting: false,
+            shared_url: None,
+            clock: None,
+        }
+    }
+
+    /// Overrides one config value (as in gatekey.toml).
+    pub fn set(mut self, key: &str, value: serde_json::Value) -> Self {
+        self.config.insert(key.to_owned(), value);
+        self
+    }
+
+    /// Wraps the store in a [`CountingStore`], reachable as `app.counting`.
+    pub fn counting(mut self) -> Self {
+        self.counting = true;
+        self
+    }
+
+    /// A second replica on the database (and clock) of `other`.
+    pub fn replica_of(mut self, other: &TestApp) -> Self {
+        self.shared_url = Some(other.database_url.clone());
+        self.clock = Some(other.clock.clone());
+        self
+    }
+
+    /// `None` when the backend is Postgres and no server is configured.
+    pub async fn start(self) -> Option<TestApp> {
+        logs::capture();
+        let (url, sqlite, postgres) = match (self.shared_url, self.backend) {
+            (Some(url), _) => (url, None, None),
+            (None, Backend::Sqlite) => {
+                let (url, dir) = db::fresh_sqlite_url();
+                (url, Some(dir), None)
+            }
+            (None, Backend::Postgres) => {
+                let pg = db::fresh_postgres_database().await?;
+                (pg.url().to_owned(), None, Some(pg))
+            }
+        };
+        let mut values = serde_json::json!({
+            "grpc_addr": "127.0.0.1:0",
+            "http_addr": "127.0.0.1:0",
+            "database_url": url,
+            "key_pepper": "test-pepper-0123456789abcdef0123456789",
+            "signing_secret": "test-signing-secret-0123456789abcdef",
+            "login_max_failures": 5,
+            "shutdown_grace_secs": 5,
+        });
+        if let Some(map) = values.as_object_mut() {
+            map.extend(self.config);
+        }
+        let config = Config::from_figment(Figment::from(Serialized::defaults(values))).expect("test config");
+        let clock = self
+            .clock
+            .unwrap_or_else(|| ManualClock::new(UnixMs(chrono::Utc::now().timestamp_millis())));
+        let shared: SharedClock = Arc::new(clock.clone());
+        let store = gatekey::store::connect(&url).await.expect("open store");
+        let counting = self.counting.then(|| CountingStore::new(store.clone()));
+        let store: gatekey::store::SharedStore = match &counting {
+            Some(c) => Arc::new(c.clone()),
+            None => store,
+        };
+        let app = Application::build_with(&config, shared, store)
+            .await
+            .expect("build app");
+        let grpc_addr = format!("http://{}", app.grpc_addr().expect("grpc addr"));
+        let http_addr = format!("http://{}", app.http_addr().expect("http addr"));
+        let core = app.core();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async {
+            let _ = rx.await;
+        }));
+        let channel = Channel::from_shared(grpc_addr)
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
+        Some(TestApp {
+            http_addr,
+            channel,
+            clock,
+            core,
+            counting,
+            database_url: url,
+            shutdown: Some(tx),
+            server: Some(server),
+            _sqlite: sqlite,
+            _postgres: postgres,
+        })
+    }
 }
 
 /// `req` with `authorization: Bearer <credential>`.
@@ -233,6 +298,26 @@ impl TestApp {
             .await
             .expect("issue key")
             .into_inner()
+    }
+
+    /// Raises the org default rate limit of `token`'s org out of the way of tests that call
+    /// Verify many times for other reasons.
+    pub async fn unlimited(&self, token: &str) {
+        let policy = pb::RateLimitPolicy {
+            limit: 10_000_000,
+            window: Some(prost_types::Duration { seconds: 1, nanos: 0 }),
+            burst: 10_000_000,
+        };
+        self.admin()
+            .set_rate_limit(authed(
+                token,
+                pb::SetRateLimitRequest {
+                    key_id: String::new(),
+                    policy: Some(policy),
+                },
+            ))
+            .await
+            .expect("raise the org rate limit");
     }
 
     pub async fn stop(mut self) -> anyhow::Result<()> {

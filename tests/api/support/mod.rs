@@ -1,5 +1,6 @@
 //! Shared test helpers.
 
 pub mod app;
+pub mod counting_store;
 pub mod db;
 pub mod logs;

@@ -1,0 +1,131 @@
+//! One benchmark run: start gatekey (and the floor), set up the scenario, then alternate
+//! floor and gatekey windows so both see the same machine state, and total them up.
+
+use super::child::ServerProcess;
+use super::gatekey::{Admin, GatekeySpec};
+use super::load::{self, LoadSpec, Measurement};
+use super::report::{Row, RunReport};
+use super::scenario::Scenario;
+use crate::proto::v1 as pb;
+use crate::proto::v1::auth_service_client::AuthServiceClient;
+use anyhow::Context;
+use std::sync::Arc;
+use tokio::process::Command;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    pub scenario: Scenario,
+    pub load: LoadSpec,
+    pub rounds: u32,
+    /// Alternate with the floor and report the ratios.
+    pub floor: bool,
+    pub gatekey: GatekeySpec,
+    /// Distinct keys for `cache-miss`.
+    pub keys: usize,
+}
+
+/// Runs `spec`, logging progress on stderr.
+pub async fn run(spec: &RunSpec) -> anyhow::Result<RunReport> {
+    let mut gatekey = spec.gatekey.start().await?;
+    eprintln!(
+        "gatekey (pid {}) serving on {} with {}",
+        gatekey.process.pid(),
+        gatekey.process.grpc,
+        gatekey.backend
+    );
+    let admin = Admin::login(&gatekey).await?;
+    let setup_started = std::time::Instant::now();
+    let requests: Arc<[pb::VerifyRequest]> = spec.scenario.prepare(&admin, spec.keys).await?.into();
+    eprintln!(
+        "set up {} credential(s) for {} in {:.1?}",
+        requests.len(),
+        spec.scenario.name(),
+        setup_started.elapsed()
+    );
+    check_answers(gatekey.process.grpc, &requests, spec.scenario).await?;
+
+    let mut floor = match spec.floor {
+        true => Some(start_floor().await?),
+        false => None,
+    };
+    let mut windows = Vec::new();
+    let mut floor_total = Measurement::empty()?;
+    let mut gatekey_total = Measurement::empty()?;
+    for round in 1..=spec.rounds.max(1) {
+        if let Some(f) = floor.as_mut() {
+            f.ensure_running("the floor")?;
+            eprintln!("round {round}: floor");
+            let m = load::measure(f.grpc, f.pid(), None, requests.clone(), spec.load).await?;
+            windows.push(Row::of("floor", Some(round), &m));
+            floor_total.merge(&m)?;
+        }
+        gatekey.process.ensure_running("gatekey")?;
+        eprintln!("round {round}: gatekey");
+        let p = &gatekey.process;
+        let m = load::measure(p.grpc, p.pid(), p.http, requests.clone(), spec.load).await?;
+        windows.push(Row::of("gatekey", Some(round), &m));
+        gatekey_total.merge(&m)?;
+    }
+    let gatekey_row = Row::of("gatekey", None, &gatekey_total);
+    let expected = spec.scenario.expected().as_str_name().to_owned();
+    let mut report = RunReport {
+        scenario: spec.scenario,
+        backend: gatekey.backend,
+        concurrency: spec.load.concurrency,
+        connections: spec.load.connections,
+        warmup_secs: spec.load.warmup.as_secs_f64(),
+        duration_secs: spec.load.duration.as_secs_f64(),
+        rounds: spec.rounds.max(1),
+        credentials: requests.len(),
+        key_cache_max: spec.gatekey.key_cache_max,
+        windows,
+        floor: floor.is_some().then(|| Row::of("floor", None, &floor_total)),
+        expected_share: gatekey_row.share_of(&expected),
+        expected_reason: expected,
+        gatekey: gatekey_row,
+        ratios: None,
+        target: spec.scenario.target(),
+        verdict: None,
+    };
+    report.judge();
+    Ok(report)
+}
+
+/// The floor as a child process of its own: this executable's hidden `serve-floor`.
+async fn start_floor() -> anyhow::Result<ServerProcess> {
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.args(["serve-floor", "--addr", "127.0.0.1:0"]);
+    let floor = ServerProcess::start(cmd, "the floor").await?;
+    eprintln!("floor (pid {}) serving on {}", floor.pid(), floor.grpc);
+    Ok(floor)
+}
+
+/// Fails early when the set-up is wrong: the second call (the first one may be the single
+/// allowed call of `rate-limited`) must get the scenario's reason.
+async fn check_answers(
+    addr: std::net::SocketAddr,
+    requests: &[pb::VerifyRequest],
+    scenario: Scenario,
+) -> anyhow::Result<()> {
+    let channel = load::connect(addr, 1).await?.pop().context("no channel")?;
+    let mut client = AuthServiceClient::new(channel);
+    let request = requests.first().context("no requests")?;
+    let mut reason = pb::VerifyReason::Unspecified;
+    for _ in 0..2 {
+        let answer = client
+            .verify(request.clone())
+            .await
+            .context("checking the set-up")?
+            .into_inner();
+        reason = pb::VerifyReason::try_from(answer.reason).unwrap_or(pb::VerifyReason::Unspecified);
+    }
+    anyhow::ensure!(
+        reason == scenario.expected(),
+        "{} expects {} but gatekey answered {}",
+        scenario.name(),
+        scenario.expected().as_str_name(),
+        reason.as_str_name()
+    );
+    Ok(())
+}

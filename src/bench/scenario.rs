@@ -1,0 +1,142 @@
+//! What each scenario sends, how the server must be set up for it, and the target it is
+//! held to against the floor.
+
+use super::gatekey::Admin;
+use crate::domain::key_format;
+use crate::proto::v1 as pb;
+use anyhow::Context;
+
+/// A Verify workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    /// One valid API key, the same on every call.
+    CachedKey,
+    /// A logged-in user's access token, the same on every call.
+    CachedJwt,
+    /// More distinct keys than the server's key cache holds, round-robin.
+    CacheMiss,
+    /// A key whose checksum is broken: refused before any hashing or lookup.
+    InvalidChecksum,
+    /// A valid key whose org allows one call a day: nearly every call is a 429.
+    RateLimited,
+}
+
+/// The issue's goal for a scenario, relative to the floor measured in the same run.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Target {
+    /// Lowest acceptable throughput as a fraction of the floor's.
+    pub min_throughput_ratio: f64,
+    /// Highest acceptable server CPU per call as a multiple of the floor's.
+    pub max_cpu_ratio: Option<f64>,
+}
+
+/// Scopes every key carries, and the one each call requires.
+const KEY_SCOPES_REQUIRED: &str = "cameras.read";
+/// The end client's address the gateway reports (keys have no allowlist, so any passes).
+const CLIENT_IP: &str = "203.0.113.7";
+
+impl Scenario {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::CachedKey => "cached-key",
+            Scenario::CachedJwt => "cached-jwt",
+            Scenario::CacheMiss => "cache-miss",
+            Scenario::InvalidChecksum => "invalid-checksum",
+            Scenario::RateLimited => "rate-limited",
+        }
+    }
+
+    pub fn target(self) -> Option<Target> {
+        match self {
+            Scenario::CachedKey => Some(Target {
+                min_throughput_ratio: 0.90,
+                max_cpu_ratio: Some(1.2),
+            }),
+            Scenario::CachedJwt => Some(Target {
+                min_throughput_ratio: 0.85,
+                max_cpu_ratio: None,
+            }),
+            Scenario::InvalidChecksum => Some(Target {
+                min_throughput_ratio: 0.95,
+                max_cpu_ratio: None,
+            }),
+            // Held to PostgreSQL's own point-select rate (pgbench -S), not to the floor.
+            Scenario::CacheMiss | Scenario::RateLimited => None,
+        }
+    }
+
+    /// The reason nearly every call should get.
+    pub fn expected(self) -> pb::VerifyReason {
+        match self {
+            Scenario::CachedKey | Scenario::CachedJwt | Scenario::CacheMiss => pb::VerifyReason::Ok,
+            Scenario::InvalidChecksum => pb::VerifyReason::InvalidCredential,
+            Scenario::RateLimited => pb::VerifyReason::RateLimited,
+        }
+    }
+
+    /// The org default: high enough that the limiter runs but never denies, except in
+    /// `rate-limited`, where one call a day is allowed.
+    fn org_policy(self) -> (u32, i64, u32) {
+        match self {
+            Scenario::RateLimited => (1, 86_400, 1),
+            _ => (10_000_000, 1, 10_000_000),
+        }
+    }
+
+    /// Sets up the org through `admin` and returns the requests to send, round-robin.
+    pub async fn prepare(self, admin: &Admin, keys: usize) -> anyhow::Result<Vec<pb::VerifyRequest>> {
+        let (limit, window, burst) = self.org_policy();
+        admin.set_org_rate_limit(limit, window, burst).await?;
+        let credentials = match self {
+            Scenario::CachedJwt => vec![admin.token.clone()],
+            Scenario::CachedKey | Scenario::RateLimited => issue(admin, 1).await?,
+            Scenario::CacheMiss => issue(admin, keys).await?,
+            Scenario::InvalidChecksum => {
+                let key = issue(admin, 1).await?.pop().context("no key issued")?;
+                vec![break_checksum(&key)?]
+            }
+        };
+        Ok(credentials
+            .into_iter()
+            .map(|credential| pb::VerifyRequest {
+                credential,
+                required_scopes: vec![KEY_SCOPES_REQUIRED.to_owned()],
+                client_ip: CLIENT_IP.to_owned(),
+                cost: 0,
+            })
+            .collect())
+    }
+}
+
+async fn issue(admin: &Admin, n: usize) -> anyhow::Result<Vec<String>> {
+    let sa = admin.service_account().await?;
+    admin.issue_keys(&sa, n).await
+}
+
+/// `key` with one character of its random part changed, which the checksum catches.
+fn break_checksum(key: &str) -> anyhow::Result<String> {
+    let mut bytes = key.as_bytes().to_vec();
+    let i = 12.min(bytes.len().saturating_sub(1));
+    bytes[i] = if bytes[i] == b'a' { b'b' } else { b'a' };
+    let broken = String::from_utf8(bytes)?;
+    anyhow::ensure!(
+        key_format::looks_like_key(&broken) && key_format::parse(&broken).is_none(),
+        "changing one character did not break the checksum"
+    );
+    Ok(broken)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::key_format::{Environment, KeyKind};
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn a_broken_checksum_still_looks_like_a_key() {
+        let key = key_format::generate(KeyKind::Secret, Environment::Live);
+        let broken = break_checksum(key.secret().expose_secret()).expect("breaks");
+        assert!(broken.starts_with("sk_live_"));
+    }
+}

@@ -1,0 +1,195 @@
+//! `gatekey-bench`: load generator for `AuthService.Verify`, after redis-benchmark.
+//!
+//! `gatekey-bench --scenario cached-key --floor` starts `gatekey` (found next to this
+//! executable) and the floor as child processes, alternates measured windows between them and
+//! prints throughput, latency percentiles and server CPU per call, with the ratios.
+
+use clap::{Args, Parser, Subcommand};
+use gatekey::bench::gatekey::GatekeySpec;
+use gatekey::bench::load::LoadSpec;
+use gatekey::bench::run::{RunSpec, run};
+use gatekey::bench::scenario::Scenario;
+use gatekey::bench::{floor, memory};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(name = "gatekey-bench", about, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Load Verify (the default with no subcommand).
+    Run(RunArgs),
+    /// Resident memory per key held in the Verify key cache, measured in this process.
+    Memory(MemoryArgs),
+    /// Serve the floor (used by `run --floor`).
+    #[command(hide = true)]
+    ServeFloor {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        addr: SocketAddr,
+    },
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    #[arg(long, value_enum, default_value = "cached-key")]
+    scenario: Scenario,
+    /// Calls in flight at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// HTTP/2 connections the calls share.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Measured window per round, e.g. `10s` or `500ms`.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Unmeasured load before each window.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// Windows per server; with `--floor` they alternate floor, gatekey, floor, gatekey...
+    #[arg(long, default_value_t = 2)]
+    rounds: u32,
+    /// Also measure the floor (a no-op Verify server) and report gatekey relative to it.
+    #[arg(long)]
+    floor: bool,
+    /// PostgreSQL (or SQLite) database for gatekey; default a fresh temporary SQLite file.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// Distinct keys sent round-robin in `cache-miss`.
+    #[arg(long, default_value_t = 5000)]
+    keys: usize,
+    /// gatekey's key cache size; defaults to 1000 for `cache-miss`, gatekey's own otherwise.
+    #[arg(long)]
+    key_cache_max: Option<u64>,
+    /// gatekey's log level (its production default is `info`).
+    #[arg(long, default_value = "info")]
+    server_log_level: String,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct MemoryArgs {
+    #[arg(long, default_value_t = 100_000)]
+    keys: usize,
+    /// Hold the keys in a plain `Vec` instead of the cache, to separate the cache's overhead.
+    #[arg(long)]
+    payload_only: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+/// `10s`, `500ms`, `2m`, or bare seconds.
+fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let (number, unit) = match raw.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => raw.split_at(i),
+        None => (raw, "s"),
+    };
+    let n: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a duration like 10s"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("unknown unit {unit:?}; use ms, s or m")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            None => load(cli.run).await,
+            Some(Command::Run(args)) => load(args).await,
+            Some(Command::Memory(args)) => memory_per_key(&args),
+            Some(Command::ServeFloor { addr }) => floor::serve(addr, gatekey::app::shutdown_signal()).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn load(args: RunArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.concurrency > 0 && args.connections > 0,
+        "concurrency and connections must be positive"
+    );
+    anyhow::ensure!(!args.duration.is_zero(), "duration must be positive");
+    let key_cache_max = args
+        .key_cache_max
+        .or((args.scenario == Scenario::CacheMiss).then_some(1000));
+    let spec = RunSpec {
+        scenario: args.scenario,
+        load: LoadSpec {
+            concurrency: args.concurrency,
+            connections: args.connections,
+            warmup: args.warmup,
+            duration: args.duration,
+        },
+        rounds: args.rounds,
+        floor: args.floor,
+        gatekey: GatekeySpec {
+            binary: GatekeySpec::binary_beside_us()?,
+            database_url: args.database_url,
+            key_cache_max,
+            log_level: args.server_log_level,
+        },
+        keys: args.keys,
+    };
+    let report = run(&spec).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(())
+}
+
+fn memory_per_key(args: &MemoryArgs) -> anyhow::Result<()> {
+    let report = memory::measure(args.keys, !args.payload_only)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_common_units() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("3h").is_err());
+        assert!(parse_duration("fast").is_err());
+    }
+}

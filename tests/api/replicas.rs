@@ -1,0 +1,149 @@
+//! Several replicas on one store: revocation reaches them all, and a Redis limiter gives
+//! them one budget.
+
+use crate::support::app::{Backend, Spawn, TestApp, authed};
+use crate::verify::{keyed, verify};
+use gatekey::proto::v1 as pb;
+use std::time::{Duration, Instant};
+
+/// Polls `other` until `secret` is revoked there; returns how long it took.
+async fn time_until_revoked(other: &TestApp, secret: &str, limit: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let r = verify(other, secret, &[], "").await;
+        if r.reason == pb::VerifyReason::Revoked as i32 {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "not revoked on the other replica within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn revoke_everywhere(backend: Backend, notify_bound: Duration) {
+    let Some(a) = Spawn::on(backend).start().await else {
+        eprintln!("GATEKEY_TEST_POSTGRES_URL unset: the Postgres replicas ran on nothing");
+        return;
+    };
+    let b = Spawn::on(backend).replica_of(&a).start().await.expect("replica");
+    let org = a.org("acme").await;
+    a.unlimited(&org.owner_token).await;
+    let sa = a.service_account(&org.owner_token, "ci", pb::Role::Member).await;
+    let mut worst = Duration::ZERO;
+    for _ in 0..5 {
+        let issued = a.issue(&org.owner_token, &sa, &[]).await;
+        assert!(verify(&b, &issued.secret, &[], "").await.allowed, "B has it cached");
+        a.keys()
+            .revoke_key(authed(
+                &org.owner_token,
+                pb::RevokeKeyRequest {
+                    key_id: issued.key.expect("key").id,
+                },
+            ))
+            .await
+            .expect("revoke on A");
+        worst = worst.max(time_until_revoked(&b, &issued.secret, Duration::from_millis(1500)).await);
+    }
+    eprintln!("{backend:?}: slowest revocation reached the other replica in {worst:?}");
+    assert!(worst <= notify_bound, "slowest {worst:?} > {notify_bound:?}");
+}
+
+#[tokio::test]
+async fn postgres_a_revocation_reaches_the_other_replica_within_100ms_by_notify() {
+    // The polling interval is 1 s, so anything well under it proves NOTIFY did the work; the
+    // bound leaves room for a loaded CI machine.
+    revoke_everywhere(Backend::Postgres, Duration::from_millis(250)).await;
+}
+
+#[tokio::test]
+async fn sqlite_a_revocation_reaches_the_other_replica_within_1_5_s_by_polling() {
+    revoke_everywhere(Backend::Sqlite, Duration::from_millis(1500)).await;
+}
+
+#[tokio::test]
+async fn postgres_a_replica_whose_listener_died_still_catches_up_by_polling() {
+    let Some(a) = Spawn::on(Backend::Postgres).start().await else {
+        eprintln!("GATEKEY_TEST_POSTGRES_URL unset: nothing ran");
+        return;
+    };
+    let b = Spawn::on(Backend::Postgres)
+        .replica_of(&a)
+        .start()
+        .await
+        .expect("replica");
+    let (owner, secret, id) = keyed(&a, "acme", &[]).await;
+    a.unlimited(&owner).await;
+    assert!(verify(&b, &secret, &[], "").await.allowed);
+    // Kill every LISTEN connection on this database (both replicas'), as a network blip would.
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&a.database_url)
+        .await
+        .expect("connect");
+    let killed: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("terminate listeners");
+    assert!(!killed.is_empty(), "the replicas were listening");
+    a.keys()
+        .revoke_key(authed(&owner, pb::RevokeKeyRequest { key_id: id }))
+        .await
+        .expect("revoke");
+    let took = time_until_revoked(&b, &secret, Duration::from_millis(1500)).await;
+    eprintln!("caught up without NOTIFY in {took:?}");
+}
+
+#[tokio::test]
+async fn two_replicas_on_redis_share_one_budget() {
+    let Ok(redis) = std::env::var("GATEKEY_TEST_REDIS_URL") else {
+        eprintln!("GATEKEY_TEST_REDIS_URL unset: the Redis replicas ran on nothing");
+        return;
+    };
+    let a = Spawn::on(Backend::Sqlite)
+        .set("redis_url", redis.clone().into())
+        .set("redis_failure_mode", "deny".into())
+        .start()
+        .await
+        .expect("app");
+    let b = Spawn::on(Backend::Sqlite)
+        .replica_of(&a)
+        .set("redis_url", redis.into())
+        .set("redis_failure_mode", "deny".into())
+        .start()
+        .await
+        .expect("replica");
+    let (owner, secret, _) = keyed(&a, "acme", &[]).await;
+    let policy = pb::RateLimitPolicy {
+        limit: 40,
+        window: Some(prost_types::Duration {
+            seconds: 3600,
+            nanos: 0,
+        }),
+        burst: 40,
+    };
+    a.admin()
+        .set_rate_limit(authed(
+            &owner,
+            pb::SetRateLimitRequest {
+                key_id: String::new(),
+                policy: Some(policy),
+            },
+        ))
+        .await
+        .expect("org limit");
+    let calls = (0..120).map(|i| {
+        let replica = if i % 2 == 0 { &a } else { &b };
+        let secret = secret.clone();
+        async move { verify(replica, &secret, &[], "").await.allowed }
+    });
+    let allowed = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .filter(|a| *a)
+        .count();
+    // The Lua script is atomic, so the tolerance is zero: exactly the burst passes.
+    assert_eq!(allowed, 40, "two replicas together allowed {allowed}");
+}
