@@ -1,0 +1,385 @@
+//! The engine: API keys and JWTs from cache or store, the rules, the rate limit.
+
+use super::decision::{
+    Decision, MAX_CREDENTIAL_LEN, Principal, RateLimitOutcome, VerifyError, VerifyInput, VerifySettings,
+};
+use super::metrics::VerifyMetrics;
+use super::{cache, tokens, usage};
+use crate::domain::ids::{KeyId, OrgId, SessionId, UserId};
+use crate::domain::key_format;
+use crate::domain::rate_limit::RateLimitPolicy;
+use crate::domain::role::Role;
+use crate::domain::time::{SharedClock, UnixMs};
+use crate::domain::verify::{VerifyReason, check_key};
+use crate::ratelimit::{Bucket, Limiter};
+use crate::sessions::jwt::{JwtKeys, LEEWAY_SECS, TokenError};
+use crate::store::{Change, ChangeKind, SharedStore};
+use cache::{CachedKey, KeyCache, Lookup};
+use moka::sync::Cache;
+use secrecy::SecretString;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+use tokens::{CachedToken, RoleScopes, TokenCache};
+use usage::UsageLog;
+use uuid::Uuid;
+
+/// The engine. One per replica, shared by every transport.
+pub struct Verifier {
+    pub(super) store: SharedStore,
+    clock: SharedClock,
+    jwt: Arc<JwtKeys>,
+    pepper: SecretString,
+    limiter: Limiter,
+    keys: KeyCache,
+    tokens: TokenCache,
+    org_limits: Cache<OrgId, RateLimitPolicy>,
+    pub usage: UsageLog,
+    pub settings: VerifySettings,
+    /// When the change feed was last read successfully, in ms since `started` (monotonic:
+    /// staleness is about real elapsed time, whatever the wall clock does).
+    synced_at: AtomicI64,
+    started: Instant,
+    metrics: VerifyMetrics,
+}
+
+impl Verifier {
+    pub fn new(
+        store: SharedStore,
+        clock: SharedClock,
+        jwt: Arc<JwtKeys>,
+        pepper: SecretString,
+        limiter: Limiter,
+        settings: VerifySettings,
+    ) -> Self {
+        Self {
+            started: Instant::now(),
+            keys: KeyCache::new(settings.cache),
+            tokens: TokenCache::new(settings.max_tokens, settings.token_lifetime),
+            org_limits: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(300))
+                .build(),
+            usage: UsageLog::default(),
+            synced_at: AtomicI64::new(0),
+            metrics: VerifyMetrics::new(),
+            store,
+            clock,
+            jwt,
+            pepper,
+            limiter,
+            settings,
+        }
+    }
+
+    /// Decides one request. Denials are `Ok`; errors mean no answer could be given.
+    pub async fn verify(&self, input: &VerifyInput<'_>) -> Result<Decision, VerifyError> {
+        let result = self.decide(input).await;
+        match &result {
+            Ok(d) => self.metrics.count(d.reason),
+            Err(VerifyError::Stale) => self.metrics.stale.increment(1),
+            Err(VerifyError::Unavailable(_)) => self.metrics.unavailable.increment(1),
+        }
+        result
+    }
+
+    async fn decide(&self, input: &VerifyInput<'_>) -> Result<Decision, VerifyError> {
+        let raw = strip_bearer(input.credential);
+        if raw.is_empty() {
+            return Ok(Decision::deny(VerifyReason::MissingCredential));
+        }
+        if raw.len() > MAX_CREDENTIAL_LEN {
+            return Ok(Decision::deny(VerifyReason::InvalidCredential));
+        }
+        if key_format::looks_like_key(raw) {
+            self.verify_key(raw, input).await
+        } else {
+            self.verify_token(raw, input).await
+        }
+    }
+
+    async fn verify_key(&self, raw: &str, input: &VerifyInput<'_>) -> Result<Decision, VerifyError> {
+        // Checksum, prefix and length first: a typo or a made-up key costs no hash and no lookup.
+        let Some(parsed) = key_format::parse(raw) else {
+            return Ok(Decision::deny(VerifyReason::InvalidCredential));
+        };
+        let hash = key_format::keyed_hash(&self.pepper, parsed.secret());
+        let cached = match self.keys.get(&hash) {
+            Lookup::Known(k) => {
+                self.metrics.cache_hits.increment(1);
+                k
+            }
+            Lookup::Unknown => {
+                self.metrics.cache_hits.increment(1);
+                return Ok(Decision::deny(VerifyReason::InvalidCredential));
+            }
+            Lookup::Miss => {
+                self.metrics.cache_misses.increment(1);
+                match self
+                    .store
+                    .find_key_by_hash(&hash)
+                    .await
+                    .map_err(VerifyError::Unavailable)?
+                {
+                    Some(key) => {
+                        let k = Arc::new(CachedKey::new(key));
+                        self.keys.insert(hash, k.clone());
+                        k
+                    }
+                    None => {
+                        self.keys.insert_unknown(hash);
+                        return Ok(Decision::deny(VerifyReason::InvalidCredential));
+                    }
+                }
+            }
+        };
+        let now = self.clock.now();
+        let key = &cached.key;
+        let status = key.status(now);
+        if let Err(reason) = check_key(
+            status,
+            &key.ip_allowlist,
+            input.client_ip,
+            key.kind,
+            &key.scopes,
+            &input.required,
+        ) {
+            // A revoked or expired key is refused whatever the feed's state; IP and scope
+            // denials still name the principal, which gateways log.
+            let principal = matches!(reason, VerifyReason::IpNotAllowed | VerifyReason::InsufficientScope)
+                .then(|| Principal::Key(cached.clone()));
+            return Ok(Decision {
+                reason,
+                principal,
+                rate_limit: None,
+            });
+        }
+        self.ensure_fresh()?;
+        let (bucket, policy) = match key.rate_limit {
+            Some(p) => (Bucket::Key(key.id), p),
+            None => (Bucket::Org(key.org_id), self.org_policy(key.org_id).await?),
+        };
+        let outcome = self.rate_limit(bucket, policy, input.cost, now).await;
+        let reason = if outcome.verdict.allowed {
+            VerifyReason::Ok
+        } else {
+            VerifyReason::RateLimited
+        };
+        if outcome.verdict.allowed {
+            self.usage.record(&cached, now);
+        }
+        Ok(Decision {
+            reason,
+            principal: Some(Principal::Key(cached)),
+            rate_limit: Some(outcome),
+        })
+    }
+
+    async fn verify_token(&self, raw: &str, input: &VerifyInput<'_>) -> Result<Decision, VerifyError> {
+        let token = match self.tokens.tokens.get(raw) {
+            Some(t) => {
+                self.metrics.cache_hits.increment(1);
+                t
+            }
+            None => {
+                self.metrics.cache_misses.increment(1);
+                match self.admit_token(raw).await? {
+                    Ok(t) => t,
+                    Err(reason) => return Ok(Decision::deny(reason)),
+                }
+            }
+        };
+        let now = self.clock.now();
+        let leeway_ms = i64::try_from(LEEWAY_SECS * 1000).unwrap_or(0);
+        if now.0 >= token.expires_at_ms.saturating_add(leeway_ms) {
+            return Ok(Decision::deny(VerifyReason::Expired));
+        }
+        if self.tokens.revoked_sessions.contains_key(&token.session) {
+            return Ok(Decision::deny(VerifyReason::SessionRevoked));
+        }
+        let scopes = self.role_scopes(token.org).await?;
+        let principal = Principal::User {
+            token: token.clone(),
+            scopes: scopes.clone(),
+        };
+        if !input.required.satisfied_by(scopes.of(token.role), None) {
+            return Ok(Decision {
+                reason: VerifyReason::InsufficientScope,
+                principal: Some(principal),
+                rate_limit: None,
+            });
+        }
+        self.ensure_fresh()?;
+        let policy = self.org_policy(token.org).await?;
+        let outcome = self.rate_limit(Bucket::Org(token.org), policy, input.cost, now).await;
+        let reason = if outcome.verdict.allowed {
+            VerifyReason::Ok
+        } else {
+            VerifyReason::RateLimited
+        };
+        Ok(Decision {
+            reason,
+            principal: Some(principal),
+            rate_limit: Some(outcome),
+        })
+    }
+
+    /// First sight of a token: signature and claims, then its session in the store.
+    async fn admit_token(&self, raw: &str) -> Result<Result<Arc<CachedToken>, VerifyReason>, VerifyError> {
+        let claims = match self.jwt.verify(raw) {
+            Ok(c) => c,
+            Err(TokenError::Expired) => return Ok(Err(VerifyReason::Expired)),
+            Err(_) => return Ok(Err(VerifyReason::InvalidCredential)),
+        };
+        let parse = |s: &str| Uuid::parse_str(s).ok();
+        let (Some(user), Some(org), Some(sid), Ok(role)) = (
+            parse(&claims.sub),
+            parse(&claims.org),
+            parse(&claims.sid),
+            claims.role.parse::<Role>(),
+        ) else {
+            return Ok(Err(VerifyReason::InvalidCredential));
+        };
+        let session = SessionId(sid);
+        if self.tokens.revoked_sessions.contains_key(&session) {
+            return Ok(Err(VerifyReason::SessionRevoked));
+        }
+        match self
+            .store
+            .get_session(session)
+            .await
+            .map_err(VerifyError::Unavailable)?
+        {
+            Some(s) if s.revoked_at.is_some() => {
+                self.tokens.revoked_sessions.insert(session, ());
+                return Ok(Err(VerifyReason::SessionRevoked));
+            }
+            Some(s) if s.user_id.0 == user && s.org_id.0 == org => {}
+            _ => return Ok(Err(VerifyReason::InvalidCredential)),
+        }
+        let token = Arc::new(CachedToken {
+            user: UserId(user),
+            org: OrgId(org),
+            role,
+            session,
+            expires_at_ms: claims.exp.saturating_mul(1000),
+        });
+        self.tokens.tokens.insert(raw.to_owned(), token.clone());
+        Ok(Ok(token))
+    }
+
+    async fn rate_limit(&self, bucket: Bucket, policy: RateLimitPolicy, cost: u32, now: UnixMs) -> RateLimitOutcome {
+        let verdict = self
+            .limiter
+            .check(bucket, &policy, cost, now.0.saturating_mul(1_000_000))
+            .await;
+        RateLimitOutcome {
+            bucket,
+            policy,
+            verdict,
+        }
+    }
+
+    async fn org_policy(&self, org: OrgId) -> Result<RateLimitPolicy, VerifyError> {
+        if let Some(p) = self.org_limits.get(&org) {
+            return Ok(p);
+        }
+        let policy = self
+            .store
+            .get_org_rate_limit(org)
+            .await
+            .map_err(VerifyError::Unavailable)?
+            .unwrap_or(RateLimitPolicy::DEFAULT);
+        self.org_limits.insert(org, policy);
+        Ok(policy)
+    }
+
+    async fn role_scopes(&self, org: OrgId) -> Result<Arc<RoleScopes>, VerifyError> {
+        if let Some(s) = self.tokens.role_scopes.get(&org) {
+            return Ok(s);
+        }
+        let configured = self.store.role_scopes(org).await.map_err(VerifyError::Unavailable)?;
+        let scopes = Arc::new(RoleScopes::with(configured));
+        self.tokens.role_scopes.insert(org, scopes.clone());
+        Ok(scopes)
+    }
+
+    /// Cached allows are only as good as our view of the change feed.
+    fn ensure_fresh(&self) -> Result<(), VerifyError> {
+        let synced = self.synced_at.load(Ordering::Relaxed);
+        let limit = i64::try_from(self.settings.stale_after.as_millis()).unwrap_or(i64::MAX);
+        if self.elapsed_ms().saturating_sub(synced) > limit {
+            return Err(VerifyError::Stale);
+        }
+        Ok(())
+    }
+
+    fn elapsed_ms(&self) -> i64 {
+        i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// The change feed was read successfully just now.
+    pub fn mark_synced(&self) {
+        self.synced_at.fetch_max(self.elapsed_ms(), Ordering::Relaxed);
+    }
+
+    /// Applies one change-feed row.
+    pub fn apply(&self, change: &Change) {
+        let Ok(id) = Uuid::parse_str(&change.subject) else {
+            tracing::warn!(seq = change.seq, "change feed row with a malformed subject");
+            return;
+        };
+        match change.kind {
+            ChangeKind::Key => self.forget_key(KeyId(id)),
+            ChangeKind::Session => self.session_ended(SessionId(id)),
+            ChangeKind::Org => self.forget_org(OrgId(id)),
+        }
+    }
+
+    /// The key changed: the next call reads it from the store.
+    pub fn forget_key(&self, id: KeyId) {
+        self.keys.forget(id);
+    }
+
+    /// The session is over: its access tokens are refused from the next call.
+    pub fn session_ended(&self, id: SessionId) {
+        self.tokens.revoked_sessions.insert(id, ());
+    }
+
+    /// The org's rate-limit default or role scopes changed.
+    pub fn forget_org(&self, org: OrgId) {
+        self.org_limits.invalidate(&org);
+        self.tokens.role_scopes.invalidate(&org);
+    }
+
+    /// Cached keys, for metrics and the memory benchmark.
+    pub fn cached_keys(&self) -> u64 {
+        self.keys.len()
+    }
+}
+
+/// `Bearer abc` and `abc` are the same credential; `Bearer` alone is no credential.
+fn strip_bearer(raw: &str) -> &str {
+    let raw = raw.trim();
+    if raw.eq_ignore_ascii_case("bearer") {
+        return "";
+    }
+    match raw.get(..7) {
+        Some(p) if p.eq_ignore_ascii_case("bearer ") => raw[7..].trim_start(),
+        _ => raw,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_prefix_is_optional() {
+        assert_eq!(strip_bearer("Bearer abc"), "abc");
+        assert_eq!(strip_bearer("bearer  abc "), "abc");
+        assert_eq!(strip_bearer("abc"), "abc");
+        assert_eq!(strip_bearer("   "), "");
+        assert_eq!(strip_bearer("Bearer "), "");
+    }
+}

@@ -1,0 +1,33 @@
+//! Counters of the hot path, registered once so a call pays an increment, not a lookup.
+
+use crate::domain::verify::VerifyReason;
+use metrics::Counter;
+
+pub(super) struct VerifyMetrics {
+    pub by_reason: Vec<(VerifyReason, Counter)>,
+    pub cache_hits: Counter,
+    pub cache_misses: Counter,
+    pub unavailable: Counter,
+    pub stale: Counter,
+}
+
+impl VerifyMetrics {
+    pub fn new() -> Self {
+        Self {
+            by_reason: VerifyReason::ALL
+                .iter()
+                .map(|r| (*r, metrics::counter!("gatekey_verify_total", "reason" => r.as_str())))
+                .collect(),
+            cache_hits: metrics::counter!("gatekey_verify_cache_total", "result" => "hit"),
+            cache_misses: metrics::counter!("gatekey_verify_cache_total", "result" => "miss"),
+            unavailable: metrics::counter!("gatekey_verify_unavailable_total", "cause" => "store"),
+            stale: metrics::counter!("gatekey_verify_unavailable_total", "cause" => "stale"),
+        }
+    }
+
+    pub fn count(&self, reason: VerifyReason) {
+        if let Some((_, c)) = self.by_reason.iter().find(|(r, _)| *r == reason) {
+            c.increment(1);
+        }
+    }
+}
