@@ -57,9 +57,15 @@ fn fresh_bucket() -> Bucket {
     Bucket::Org(OrgId::generate())
 }
 
-fn assert_near(actual: Duration, expected: Duration, slack: Duration) {
-    let diff = actual.abs_diff(expected);
-    assert!(diff <= slack, "{actual:?} is not within {slack:?} of {expected:?}");
+/// Asserts that a duration the script reported is `expected` (as `gcra.rs` computes it at the
+/// instant the test started) less the Redis time since then, which is at most `elapsed`.
+fn assert_counted_down(got: Duration, expected: Duration, elapsed: Duration) {
+    // One millisecond for the difference between the Redis clock and ours.
+    let earliest = expected.saturating_sub(elapsed + Duration::from_millis(1));
+    assert!(
+        earliest <= got && got <= expected,
+        "{got:?} is not {expected:?} less at most {elapsed:?}"
+    );
 }
 
 #[tokio::test]
@@ -80,14 +86,14 @@ async fn redis_allows_exactly_the_burst_then_denies_with_retry_after() {
     assert_eq!(remaining, (0..100).collect::<Vec<_>>());
     assert!(!denied.allowed, "the 101st request passed: {denied:?}");
     assert_eq!(denied.remaining, 0);
-    // Exactly one interval after the burst started on the Redis clock, so at most `elapsed` less now.
-    let retry = denied.retry_after;
-    assert!(
-        retry <= Duration::from_millis(60) && retry + elapsed >= Duration::from_millis(60),
-        "{retry:?}"
+    // One interval (60 ms) after the burst began, on the Redis clock, which ran on meanwhile.
+    assert_counted_down(denied.retry_after, Duration::from_millis(60), elapsed);
+    assert_counted_down(denied.reset_after, Duration::from_secs(6), elapsed);
+    assert_eq!(
+        denied.reset_after - denied.retry_after,
+        Duration::from_millis(5_940),
+        "both from one TAT"
     );
-    assert_near(retry, Duration::from_millis(60), Duration::from_millis(5));
-    assert_near(denied.reset_after, Duration::from_secs(6), Duration::from_millis(100));
 }
 
 #[tokio::test]
@@ -113,11 +119,12 @@ async fn two_limiters_sharing_redis_allow_no_more_than_the_burst_together() {
 async fn cost_consumes_that_many_units() {
     let Some(limiter) = limiter().await else { return };
     let (bucket, p) = (fresh_bucket(), params(10, 10, 10));
+    let start = Instant::now();
     let v = limiter.check(bucket, p, 7, 0).await;
     assert!(v.allowed && v.remaining == 3, "{v:?}");
     let v = limiter.check(bucket, p, 4, 0).await;
     assert!(!v.allowed && v.remaining == 3, "{v:?}");
-    assert_near(v.retry_after, Duration::from_secs(1), Duration::from_millis(50));
+    assert_counted_down(v.retry_after, Duration::from_secs(1), start.elapsed());
     let v = limiter.check(bucket, p, 3, 0).await;
     assert!(v.allowed && v.remaining == 0, "{v:?}");
 }
@@ -127,9 +134,10 @@ async fn the_bucket_key_expires_when_the_bucket_is_full_again() {
     let Some(url) = redis_url() else { return };
     let limiter = limiter_on(&url).await;
     let (bucket, p) = (fresh_bucket(), params(10, 10, 10));
+    let start = Instant::now();
     let v = limiter.check(bucket, p, 3, 0).await;
     assert!(v.allowed);
-    assert_near(v.reset_after, Duration::from_secs(3), Duration::from_millis(50));
+    assert_counted_down(v.reset_after, Duration::from_secs(3), start.elapsed());
     let mut raw = redis::Client::open(url)
         .unwrap()
         .get_multiplexed_async_connection()
@@ -140,23 +148,28 @@ async fn the_bucket_key_expires_when_the_bucket_is_full_again() {
         .query_async(&mut raw)
         .await
         .unwrap();
-    assert!((2_900..=3_000).contains(&pttl), "PTTL {pttl} ms, expected about 3000");
+    let elapsed = i64::try_from(start.elapsed().as_millis()).unwrap();
+    assert!(
+        (3_000 - elapsed - 1..=3_000).contains(&pttl),
+        "PTTL {pttl} ms, expected 3000 less {elapsed}"
+    );
 }
 
-/// The script is `gcra::check` on the Redis clock: back-to-back costs (far less time apart
-/// than one emission interval) get the same verdicts and remaining counts as at a fixed now.
+/// The script is `gcra::check` on the Redis clock: back-to-back costs, far less time apart
+/// than one emission interval, get the verdicts and remaining counts `gcra.rs` gives at one
+/// fixed instant, and the same times less the Redis time that passed.
 #[tokio::test]
 async fn the_lua_script_agrees_with_gcra_rs() {
     let Some(limiter) = limiter().await else { return };
     let cases = [
         (params(10, 10, 5), vec![1, 1, 2, 1, 1, 1, 0, 5]),
-        (params(3, 1, 3), vec![1, 1, 1, 1, 0]), // 333_333_333 ns: no whole microsecond
+        (params(3, 10, 3), vec![1, 1, 1, 1, 0]), // 3_333_333_333 ns: no whole microsecond
         (params(7, 60, 4), vec![4, 1, 0, 3]),
-        (params(1000, 60, 100), vec![50, 49, 2, 1, 1, 100]),
+        (params(1000, 600, 100), vec![50, 49, 2, 1, 1, 100]),
         (params(5, 3600, 1), vec![2, 1, 1]), // a cost above the burst never passes
     ];
     for (p, costs) in cases {
-        let bucket = fresh_bucket();
+        let (bucket, start) = (fresh_bucket(), Instant::now());
         let mut tat = None;
         for (i, &cost) in costs.iter().enumerate() {
             let (expected, next) = gcra::check(p, tat, 0, cost);
@@ -168,8 +181,8 @@ async fn the_lua_script_agrees_with_gcra_rs() {
                 (expected.allowed, expected.remaining),
                 "{context}"
             );
-            assert_near(got.retry_after, expected.retry_after, Duration::from_millis(50));
-            assert_near(got.reset_after, expected.reset_after, Duration::from_millis(50));
+            assert_counted_down(got.retry_after, expected.retry_after, start.elapsed());
+            assert_counted_down(got.reset_after, expected.reset_after, start.elapsed());
         }
     }
 }

@@ -300,6 +300,22 @@ impl TestApp {
             .into_inner()
     }
 
+    /// The audit events of `token`'s org with `action` (all when empty), newest first.
+    pub async fn audit_events(&self, token: &str, action: &str) -> Vec<pb::AuditEvent> {
+        self.admin()
+            .list_audit_events(authed(
+                token,
+                pb::ListAuditEventsRequest {
+                    action: action.into(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .expect("list audit events")
+            .into_inner()
+            .events
+    }
+
     /// Raises the org default rate limit of `token`'s org out of the way of tests that call
     /// Verify many times for other reasons.
     pub async fn unlimited(&self, token: &str) {
