@@ -16,9 +16,9 @@ use super::local::LocalLimiter;
 use anyhow::Context;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisResult, Script};
-use std::fmt;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 /// The GCRA of `gcra.rs`. KEYS[1]: the bucket; ARGV: emission and tolerance in ns, cost.
@@ -105,12 +105,6 @@ impl RedisFailureMode {
     }
 }
 
-impl fmt::Display for RedisFailureMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// A failure mode other than `deny`, `allow` or `local`.
 #[derive(Debug, thiserror::Error)]
 #[error("unknown Redis failure mode {0:?}: expected deny, allow or local")]
@@ -169,7 +163,7 @@ impl RedisLimiter {
         if let Err(err) = limiter.load_script(CONNECT_WAIT).await {
             tracing::warn!(
                 error = format!("{err:#}"),
-                failure_mode = %failure_mode,
+                failure_mode = failure_mode.as_str(),
                 "Redis rate limiter not reachable at startup; applying the failure mode until it is"
             );
         }
@@ -194,17 +188,12 @@ impl RedisLimiter {
     /// Checks and, when allowed, consumes `cost` units of `bucket`, on the Redis clock.
     /// `now_ns` is used only by the `Local` failure mode.
     pub async fn check(&self, bucket: Bucket, params: Params, cost: u32, now_ns: i64) -> Verdict {
-        match tokio::time::timeout(self.timeout, self.eval(bucket, params, cost)).await {
-            Ok(Ok(verdict)) => verdict,
-            Ok(Err(err)) => self.on_failure(&err, bucket, params, cost, now_ns),
-            Err(_) => self.on_failure(
-                &format_args!("no answer within {:?}", self.timeout),
-                bucket,
-                params,
-                cost,
-                now_ns,
-            ),
-        }
+        let cause = match tokio::time::timeout(self.timeout, self.eval(bucket, params, cost)).await {
+            Ok(Ok(verdict)) => return verdict,
+            Ok(Err(err)) => err.to_string(),
+            Err(_) => format!("no answer within {:?}", self.timeout),
+        };
+        self.on_failure(&cause, bucket, params, cost, now_ns)
     }
 
     async fn eval(&self, bucket: Bucket, params: Params, cost: u32) -> RedisResult<Verdict> {
@@ -221,12 +210,17 @@ impl RedisLimiter {
         })
     }
 
-    fn on_failure(&self, cause: &dyn fmt::Display, bucket: Bucket, params: Params, cost: u32, now_ns: i64) -> Verdict {
+    fn on_failure(&self, cause: &str, bucket: Bucket, params: Params, cost: u32, now_ns: i64) -> Verdict {
         let mode = self.failure_mode;
         metrics::counter!("gatekey_ratelimit_redis_failures_total", "mode" => mode.as_str()).increment(1);
         if let Some(suppressed) = self.warnings.admit() {
             // Redis errors name the failure (refused, timed out, WRONGPASS), never the URL.
-            tracing::warn!(error = %cause, failure_mode = %mode, suppressed, "Redis rate limiter failed");
+            tracing::warn!(
+                error = cause,
+                failure_mode = mode.as_str(),
+                suppressed,
+                "Redis rate limiter failed"
+            );
         }
         match mode {
             RedisFailureMode::Deny => Verdict {
@@ -280,22 +274,13 @@ impl WarnThrottle {
     }
 
     fn admit_at(&self, now_ms: u64) -> Option<u64> {
-        let next = self.next_ms.load(Ordering::Relaxed);
-        let due = now_ms >= next;
-        if due
-            && self
-                .next_ms
-                .compare_exchange(
-                    next,
-                    now_ms.saturating_add(self.every_ms),
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                )
-                .is_ok()
-        {
-            return Some(self.held.swap(0, Ordering::Relaxed));
+        let next = self.next_ms.load(Relaxed);
+        let then = now_ms.saturating_add(self.every_ms);
+        // Of racing callers, only the one that moves `next_ms` on logs.
+        if now_ms >= next && self.next_ms.compare_exchange(next, then, Relaxed, Relaxed).is_ok() {
+            return Some(self.held.swap(0, Relaxed));
         }
-        self.held.fetch_add(1, Ordering::Relaxed);
+        self.held.fetch_add(1, Relaxed);
         None
     }
 }
