@@ -57,7 +57,7 @@ pub enum Precondition {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// The storage interface shared by PostgreSQL and SQLite; `tests/api/store_conformance.rs`
+/// The storage interface shared by PostgreSQL and SQLite; `tests/api/store_conformance/`
 /// proves every contract below on both.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {

@@ -690,6 +690,9 @@ macro_rules! impl_sql_store {
                 target: RateLimitTarget,
                 policy: Option<RateLimitPolicy>,
             ) -> StoreResult<()> {
+                if target == RateLimitTarget::Org && policy.is_none() {
+                    return Err(StoreError::Internal(anyhow::anyhow!("the org default needs a policy")));
+                }
                 let mut tx = self.writer().begin().await.map_err(db_err)?;
                 let json = policy_to_json(&policy);
                 let (event, change) = match target {
@@ -786,6 +789,14 @@ macro_rules! impl_sql_store {
                 if used.is_empty() {
                     return Ok(());
                 }
+                // A batch may name a key twice (a cache entry replaced while its use was
+                // pending); CASE takes the first WHEN that matches, so keep only the later time.
+                let mut latest = std::collections::BTreeMap::<KeyId, UnixMs>::new();
+                for &(id, at) in used {
+                    let slot = latest.entry(id).or_insert(at);
+                    *slot = (*slot).max(at);
+                }
+                let used: Vec<(KeyId, UnixMs)> = latest.into_iter().collect();
                 // One statement for the whole batch: CASE picks each key's time, and the outer
                 // CASE keeps whichever of stored and new is later (replicas flush independently).
                 let mut when = String::new();
@@ -800,7 +811,7 @@ macro_rules! impl_sql_store {
                     ids.join(", ")
                 );
                 let mut query = sqlx::query(&sql);
-                for (id, at) in used {
+                for (id, at) in &used {
                     query = query.bind(id.0).bind(at.0);
                 }
                 query.execute(self.writer()).await.map_err(db_err)?;
