@@ -148,6 +148,11 @@ impl Application {
         let background = tokio::spawn(background_tasks(core.clone(), health, stop_rx.clone()));
         let follower = tokio::spawn(feed::follow(core.verifier.clone(), stop_rx.clone()));
         let grpc = Server::builder()
+            // A stuck client or call must not hold a connection or a task forever.
+            .timeout(Duration::from_secs(30))
+            .concurrency_limit_per_connection(1024)
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(10)))
             .trace_fn(|req| tracing::info_span!("grpc", method = %req.uri().path()))
             .add_service(health_service)
             .add_service(reflection)

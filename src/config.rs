@@ -208,7 +208,7 @@ impl Config {
     pub fn from_figment(figment: Figment) -> anyhow::Result<Self> {
         let config: Config = figment
             .extract()
-            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {}", redacted(e)))?;
         config.validate()?;
         Ok(config)
     }
@@ -273,6 +273,27 @@ impl Config {
             signing_secret: self.signing_secret.clone().unwrap_or(dev.signing_secret),
         })
     }
+}
+
+/// Fields whose values must never appear in an error.
+const SECRET_FIELDS: &[&str] = &["key_pepper", "signing_secret"];
+
+/// figment's messages quote the offending value; for a secret field, name the field only.
+fn redacted(errors: figment::Error) -> String {
+    errors
+        .into_iter()
+        .map(|e| {
+            if e.path.iter().any(|p| SECRET_FIELDS.contains(&p.as_str())) {
+                format!(
+                    "{}: must be a string of at least {MIN_SECRET_LEN} characters",
+                    e.path.join(".")
+                )
+            } else {
+                e.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The secrets in force.
@@ -371,6 +392,20 @@ mod tests {
             jail.set_env("DATABASE_URL", "postgres://localhost/x");
             let c = Config::load(None, &FlagOverrides::default()).map_err(|e| e.to_string())?;
             assert!(c.secrets().is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_malformed_secret_is_not_echoed_in_the_error() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("GATEKEY_KEY_PEPPER", "9876543210987");
+            let err = Config::load(None, &FlagOverrides::default())
+                .map(|_| ())
+                .expect_err("a number is no secret");
+            let text = format!("{err:#}");
+            assert!(!text.contains("9876543210987"), "{text}");
+            assert!(text.contains("key_pepper"), "{text}");
             Ok(())
         });
     }

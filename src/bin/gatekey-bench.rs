@@ -59,6 +59,9 @@ struct RunArgs {
     /// Also measure the floor (a no-op Verify server) and report gatekey relative to it.
     #[arg(long)]
     floor: bool,
+    /// The gatekey binary to run; default the `gatekey` next to this executable.
+    #[arg(long, value_name = "PATH")]
+    server_binary: Option<std::path::PathBuf>,
     /// PostgreSQL (or SQLite) database for gatekey; default a fresh temporary SQLite file.
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
@@ -153,7 +156,10 @@ async fn load(args: RunArgs) -> anyhow::Result<()> {
         rounds: args.rounds,
         floor: args.floor,
         gatekey: GatekeySpec {
-            binary: GatekeySpec::binary_beside_us()?,
+            binary: match args.server_binary {
+                Some(path) => path,
+                None => GatekeySpec::binary_beside_us()?,
+            },
             database_url: args.database_url,
             key_cache_max,
             log_level: args.server_log_level,

@@ -1,6 +1,7 @@
 //! Validated request values: names, emails, passwords and metadata.
 
 use super::{FieldViolation, reject_nul};
+
 use secrecy::SecretString;
 use std::collections::BTreeMap;
 
@@ -149,8 +150,10 @@ impl Metadata {
         let mut map = BTreeMap::new();
         let mut total = 0usize;
         for (k, v) in raw {
-            reject_nul(field, k)?;
-            reject_nul(field, v)?;
+            // Gateways copy metadata into headers: no CR/LF or other control characters.
+            if k.chars().chain(v.chars()).any(char::is_control) {
+                return Err(FieldViolation::new(field, "must not contain control characters"));
+            }
             if k.is_empty() || k.len() > MAX_METADATA_KEY {
                 return Err(FieldViolation::new(
                     field,
@@ -236,5 +239,7 @@ mod tests {
         assert!(Metadata::parse("metadata", big.iter()).is_err());
         let long_value: BTreeMap<String, String> = [("k".into(), "v".repeat(600))].into();
         assert!(Metadata::parse("metadata", long_value.iter()).is_err());
+        let header_injection: BTreeMap<String, String> = [("k".into(), "a\r\nX-Admin: 1".into())].into();
+        assert!(Metadata::parse("metadata", header_injection.iter()).is_err());
     }
 }

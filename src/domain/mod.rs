@@ -27,12 +27,6 @@ impl FieldViolation {
             description: description.into(),
         }
     }
-
-    /// The same violation, reported under `field` (the request's name for the value).
-    pub fn at(mut self, field: impl Into<String>) -> Self {
-        self.field = field.into();
-        self
-    }
 }
 
 /// Rejects NUL bytes, which PostgreSQL cannot store in text and which no legitimate value carries.

@@ -42,6 +42,35 @@ impl RateLimitPolicy {
                 format!("must be 1-{MAX_LIMIT}"),
             ));
         }
+        // GCRA's tolerance, burst × window / limit, must stay within 2^53 ns (about 104 days):
+        // the Redis script's arithmetic is exact only up to there.
+        let tolerance_ns = window.as_nanos() / u128::from(limit) * u128::from(burst);
+        if tolerance_ns > MAX_TOLERANCE_NS {
+            return Err(FieldViolation::new(
+                format!("{field}.burst"),
+                "burst × window / limit must be at most 100 days",
+            ));
+        }
         Ok(Self { limit, window, burst })
+    }
+}
+
+/// 100 days, safely below 2^53 ns.
+const MAX_TOLERANCE_NS: u128 = 100 * 86_400 * 1_000_000_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies_are_bounded() {
+        assert!(RateLimitPolicy::new("p", 1000, Duration::from_secs(60), 100).is_ok());
+        assert!(RateLimitPolicy::new("p", 0, Duration::from_secs(60), 1).is_err());
+        assert!(RateLimitPolicy::new("p", 1, Duration::from_millis(10), 1).is_err());
+        assert!(
+            RateLimitPolicy::new("p", 1, Duration::from_secs(86_400), 1000).is_err(),
+            "1000 days of burst"
+        );
+        assert!(RateLimitPolicy::new("p", 1, Duration::from_secs(86_400), 100).is_ok());
     }
 }

@@ -206,9 +206,12 @@ pub fn action_filter(raw: &str) -> Result<Option<&str>, FieldViolation> {
     Ok(Some(raw))
 }
 
-/// Rejects NUL bytes and over-long free text such as a user agent.
+/// Rejects control characters (NUL, CR/LF: such text ends up in logs and headers) and
+/// over-long free text such as a user agent.
 pub fn plain_text(field: &str, raw: &str, max: usize) -> Result<String, FieldViolation> {
-    crate::domain::reject_nul(field, raw)?;
+    if raw.chars().any(char::is_control) {
+        return Err(FieldViolation::new(field, "must not contain control characters"));
+    }
     if raw.len() > max {
         return Err(FieldViolation::new(field, format!("must be at most {max} bytes")));
     }

@@ -118,6 +118,12 @@ impl From<ServiceError> for Status {
                 "too many failed attempts; try again later",
                 ErrorDetails::with_retry_info(Some(retry_after)),
             ),
+            ServiceError::Busy => status(
+                Code::ResourceExhausted,
+                "SERVER_BUSY",
+                "too many logins in progress; retry shortly",
+                ErrorDetails::with_retry_info(Some(std::time::Duration::from_secs(1))),
+            ),
             ServiceError::Unavailable(cause) => {
                 tracing::warn!(error = format!("{cause:#}"), "store unavailable");
                 status(

@@ -19,14 +19,17 @@ pub struct LocalLimiter {
 
 impl Default for LocalLimiter {
     fn default() -> Self {
-        Self::new(1_000_000)
+        Self::new()
     }
 }
 
 impl LocalLimiter {
-    pub fn new(max_buckets: u64) -> Self {
+    pub fn new() -> Self {
+        // No capacity: at capacity moka may refuse a new entry, and a refused bucket would
+        // start full on every call, i.e. no limit. Buckets exist only for real orgs and keys
+        // (Verify checks the credential first) and go once idle.
         Self {
-            buckets: Cache::builder().max_capacity(max_buckets).time_to_idle(IDLE).build(),
+            buckets: Cache::builder().time_to_idle(IDLE).build(),
         }
     }
 
@@ -44,11 +47,6 @@ impl LocalLimiter {
                 Err(actual) => current = actual,
             }
         }
-    }
-
-    /// Forgets every bucket (tests, and a policy change that should start afresh).
-    pub fn clear(&self) {
-        self.buckets.invalidate_all();
     }
 }
 

@@ -8,11 +8,12 @@
 use super::{AuthFailure, Core, ServiceError, ServiceResult};
 use crate::domain::audit::{Actor, AuditContext, action};
 use crate::domain::fields::{Email, Password};
-use crate::domain::ids::{OrgId, SessionId};
+use crate::domain::ids::{OrgId, SessionId, UserId};
+use crate::domain::role::Role;
 use crate::domain::time::UnixMs;
 use crate::sessions::jwt::{ACCESS_TYP, AccessClaims};
 use crate::sessions::refresh;
-use crate::store::{NewRefreshToken, NextRefreshToken, RefreshOutcome, Session, User};
+use crate::store::{NewRefreshToken, NextRefreshToken, RefreshOutcome, Session};
 use secrecy::SecretString;
 use std::time::Duration;
 
@@ -45,21 +46,21 @@ impl Core {
     /// same argon2 work; repeated failures for one email are throttled.
     pub async fn login(&self, input: LoginInput) -> ServiceResult<Tokens> {
         let email = input.email.as_str();
-        if let Some(retry_after) = self.throttle.blocked_for(email) {
+        if let Err(retry_after) = self.throttle.begin(email) {
             return Err(ServiceError::Throttled { retry_after });
         }
         let record = self.store.find_login(&input.email).await?;
         let ok = self
             .passwords
             .verify(&input.password, record.as_ref().map(|r| r.password_hash.as_str()))
-            .await;
+            .await
+            .map_err(|_| ServiceError::Busy)?;
         let now = self.clock.now();
         let Some(record) = record.filter(|_| ok) else {
-            self.throttle.record_failure(email);
             self.audit_failed_login(&input, now).await?;
             return Err(ServiceError::Unauthenticated(AuthFailure::InvalidCredentials));
         };
-        self.throttle.record_success(email);
+        self.throttle.succeeded(email);
         let user = record.user;
         let session = Session {
             id: SessionId::generate(),
@@ -77,7 +78,7 @@ impl Core {
             client_ip: input.client_ip,
             now,
         };
-        let (access_token, access_expires_at) = self.access_token(&user, session.id, now)?;
+        let (access_token, access_expires_at) = self.access_token(user.id, user.org_id, user.role, session.id, now)?;
         self.store.create_session(&ctx, &session, &next).await?;
         tracing::info!(user_id = %user.id, session_id = %session.id, "login succeeded");
         Ok(Tokens {
@@ -115,13 +116,22 @@ impl Core {
             lifetime: self.ttls.refresh,
             remember_me_lifetime: self.ttls.remember_me,
         };
+        // Checked before the store consumes the presented token: a refresh that could not
+        // hand out an access token must leave the client its refresh token.
+        if !self.jwt.can_sign() {
+            return Err(ServiceError::Internal(anyhow::anyhow!("no active JWT signing key")));
+        }
         let fail = |f: AuthFailure| Err(ServiceError::Unauthenticated(f));
-        let (session, refresh_expires_at) = match self
+        let outcome = self
             .store
             .refresh_session(&presented, user_agent, &next, client_ip, now)
-            .await?
-        {
-            RefreshOutcome::Rotated { session, expires_at } => (session, expires_at),
+            .await?;
+        let (session, refresh_expires_at, role) = match outcome {
+            RefreshOutcome::Rotated {
+                session,
+                expires_at,
+                role,
+            } => (session, expires_at, role),
             RefreshOutcome::NotFound => return fail(AuthFailure::InvalidRefreshToken),
             RefreshOutcome::Expired => return fail(AuthFailure::RefreshTokenExpired),
             RefreshOutcome::SessionRevoked => return fail(AuthFailure::SessionRevoked),
@@ -132,13 +142,8 @@ impl Core {
                 return fail(AuthFailure::RefreshTokenReused);
             }
         };
-        // The membership may have changed or gone since login.
-        let user = self
-            .store
-            .get_member(session.org_id, session.user_id)
-            .await?
-            .ok_or(ServiceError::Unauthenticated(AuthFailure::SessionRevoked))?;
-        let (access_token, access_expires_at) = self.access_token(&user, session.id, now)?;
+        let (access_token, access_expires_at) =
+            self.access_token(session.user_id, session.org_id, role, session.id, now)?;
         Ok(Tokens {
             access_token,
             access_expires_at,
@@ -180,12 +185,19 @@ impl Core {
         (secret, record)
     }
 
-    fn access_token(&self, user: &User, session: SessionId, now: UnixMs) -> ServiceResult<(String, UnixMs)> {
+    fn access_token(
+        &self,
+        user: UserId,
+        org: OrgId,
+        role: Role,
+        session: SessionId,
+        now: UnixMs,
+    ) -> ServiceResult<(String, UnixMs)> {
         let expires_at = now.plus(self.ttls.access);
         let claims = AccessClaims {
-            sub: user.id.to_string(),
-            org: user.org_id.to_string(),
-            role: user.role.to_string(),
+            sub: user.to_string(),
+            org: org.to_string(),
+            role: role.to_string(),
             sid: session.to_string(),
             iss: self.jwt.issuer().to_owned(),
             aud: self.jwt.audience().to_owned(),

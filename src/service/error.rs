@@ -47,6 +47,9 @@ pub enum ServiceError {
     FailedPrecondition(Precondition),
     #[error("too many failed attempts")]
     Throttled { retry_after: Duration },
+    /// Too many password hashes in flight; retry shortly.
+    #[error("server busy")]
+    Busy,
     #[error("store unavailable")]
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]

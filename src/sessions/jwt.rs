@@ -123,14 +123,19 @@ impl JwtKeys {
     pub async fn sync(&self) -> anyhow::Result<()> {
         let now = self.clock.now();
         let mut records = self.store.list_signing_keys().await?;
-        let due = records
-            .last()
-            .is_none_or(|k| now >= k.created_at.plus(self.settings.rotation));
+        // Also due when no stored key can sign: the signing secret was changed, and keys made
+        // with the old one are unusable (they are skipped in `build`).
+        let usable = self.build(&records, now).signing.is_some();
+        let due = !usable
+            || records
+                .last()
+                .is_none_or(|k| now >= k.created_at.plus(self.settings.rotation));
         if due {
             let mut id = [0u8; 12];
             rand::rngs::OsRng.fill_bytes(&mut id);
             let kid = URL_SAFE_NO_PAD.encode(id);
-            let any_active = records.iter().any(|k| k.activates_at <= now);
+            // Publish-then-sign only matters when some key can sign meanwhile.
+            let any_active = usable;
             let record = SigningKeyRecord {
                 public_key: derive(&self.secret, &kid).verifying_key().to_bytes().to_vec(),
                 kid,
@@ -189,6 +194,11 @@ impl JwtKeys {
             Ok(guard) => guard.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// Whether an active signing key exists.
+    pub fn can_sign(&self) -> bool {
+        self.current().signing.is_some()
     }
 
     pub fn issuer(&self) -> &str {

@@ -32,8 +32,8 @@ pub struct Org {
     pub created_at: UnixMs,
 }
 
-/// A user to create, with the argon2id PHC string of its password.
-#[derive(Debug, Clone)]
+/// A user to create, with the argon2id PHC string of its password (never shown by `Debug`).
+#[derive(Clone)]
 pub struct NewUser {
     pub id: UserId,
     pub org_id: OrgId,
@@ -53,11 +53,32 @@ pub struct User {
     pub created_at: UnixMs,
 }
 
-/// What login needs: the member and its password hash.
-#[derive(Debug, Clone)]
+/// What login needs: the member and its password hash (never shown by `Debug`).
+#[derive(Clone)]
 pub struct LoginRecord {
     pub user: User,
     pub password_hash: String,
+}
+
+impl std::fmt::Debug for LoginRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRecord")
+            .field("user", &self.user)
+            .field("password_hash", &"<redacted>")
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("id", &self.id)
+            .field("org_id", &self.org_id)
+            .field("email", &self.email)
+            .field("role", &self.role)
+            .field("password_hash", &"<redacted>")
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -99,17 +120,20 @@ pub struct NextRefreshToken {
     pub remember_me_lifetime: std::time::Duration,
 }
 
-/// How a refresh attempt ended.
+/// How a refresh attempt ended. A token is consumed only when `Rotated` is returned.
 ///
 /// Policy: a token is single-use. Presenting a token that was already exchanged is treated
 /// as theft: the whole session is revoked (and audited) before `Reused` is returned. A
-/// different User-Agent is refused without consuming the token.
+/// different User-Agent is refused without consuming the token. A session whose user is no
+/// longer a member of its org is revoked (`SessionRevoked`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum RefreshOutcome {
     /// The token was exchanged; the new one expires at `expires_at`.
     Rotated {
         session: Session,
         expires_at: UnixMs,
+        /// The member's role now, read in the same transaction, for the new access token.
+        role: crate::domain::role::Role,
     },
     NotFound,
     Expired,

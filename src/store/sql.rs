@@ -592,6 +592,21 @@ macro_rules! impl_sql_store {
                 if now.0 >= token.expires_at {
                     return Ok(RefreshOutcome::Expired);
                 }
+                // The role for the new access token, read before the token is consumed: a
+                // failure here leaves the client its token to retry with.
+                let role: Option<String> =
+                    sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
+                        .bind(session.org_id.0)
+                        .bind(session.user_id.0)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                let Some(role) = role else {
+                    Self::revoke_session_in_tx(&mut tx, &session, action::SESSION_REVOKED, client_ip, now).await?;
+                    tx.commit().await.map_err(db_err)?;
+                    return Ok(RefreshOutcome::SessionRevoked);
+                };
+                let role = codec::role(&role)?;
                 let consumed = sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL")
                     .bind(now.0)
                     .bind(&presented[..])
@@ -613,7 +628,7 @@ macro_rules! impl_sql_store {
                 };
                 Self::insert_refresh_token(&mut tx, &token).await?;
                 tx.commit().await.map_err(db_err)?;
-                Ok(RefreshOutcome::Rotated { session, expires_at: token.expires_at })
+                Ok(RefreshOutcome::Rotated { session, expires_at: token.expires_at, role })
             }
 
             async fn revoke_session_by_token(

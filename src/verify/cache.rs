@@ -129,12 +129,13 @@ impl KeyCache {
         }
     }
 
-    /// Drops every key of one org (its default rate limit changed).
+    /// Drops every key (after a change the feed may have missed).
     pub fn forget_all(&self) {
         self.known.invalidate_all();
         self.hash_of.invalidate_all();
     }
 
+    /// Keys held, after pending evictions (for the memory benchmark).
     pub fn len(&self) -> u64 {
         self.known.run_pending_tasks();
         self.known.entry_count()

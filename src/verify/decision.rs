@@ -45,14 +45,24 @@ impl Default for VerifySettings {
     }
 }
 
-/// A validated Verify request.
-#[derive(Debug)]
+/// A validated Verify request. Its `Debug` never shows the credential.
 pub struct VerifyInput<'a> {
     pub credential: &'a str,
     pub required: RequiredScopes,
     pub client_ip: Option<IpAddr>,
     /// Rate-limit units, at least 1.
     pub cost: u32,
+}
+
+impl std::fmt::Debug for VerifyInput<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyInput")
+            .field("credential", &"<redacted>")
+            .field("required", &self.required)
+            .field("client_ip", &self.client_ip)
+            .field("cost", &self.cost)
+            .finish()
+    }
 }
 
 /// Who the credential belongs to.

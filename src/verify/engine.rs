@@ -18,7 +18,7 @@ use cache::{CachedKey, KeyCache, Lookup};
 use moka::sync::Cache;
 use secrecy::SecretString;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokens::{CachedToken, RoleScopes, TokenCache};
 use usage::UsageLog;
@@ -36,6 +36,10 @@ pub struct Verifier {
     org_limits: Cache<OrgId, RateLimitPolicy>,
     pub usage: UsageLog,
     pub settings: VerifySettings,
+    /// Bumped by every invalidation. A value read from the store is cached only if no
+    /// invalidation ran while it was being read, so a revocation racing a cache miss can never
+    /// put the unrevoked copy back.
+    generation: AtomicU64,
     /// When the change feed was last read successfully, in ms since `started` (monotonic:
     /// staleness is about real elapsed time, whatever the wall clock does).
     synced_at: AtomicI64,
@@ -62,6 +66,7 @@ impl Verifier {
                 .build(),
             usage: UsageLog::default(),
             synced_at: AtomicI64::new(0),
+            generation: AtomicU64::new(0),
             metrics: VerifyMetrics::new(),
             store,
             clock,
@@ -115,19 +120,25 @@ impl Verifier {
             }
             Lookup::Miss => {
                 self.metrics.cache_misses.increment(1);
-                match self
+                let generation = self.generation();
+                let found = self
                     .store
                     .find_key_by_hash(&hash)
                     .await
-                    .map_err(VerifyError::Unavailable)?
-                {
+                    .map_err(VerifyError::Unavailable)?;
+                let cacheable = generation == self.generation();
+                match found {
                     Some(key) => {
                         let k = Arc::new(CachedKey::new(key));
-                        self.keys.insert(hash, k.clone());
+                        if cacheable {
+                            self.keys.insert(hash, k.clone());
+                        }
                         k
                     }
                     None => {
-                        self.keys.insert_unknown(hash);
+                        if cacheable {
+                            self.keys.insert_unknown(hash);
+                        }
                         return Ok(Decision::deny(VerifyReason::InvalidCredential));
                     }
                 }
@@ -284,13 +295,16 @@ impl Verifier {
         if let Some(p) = self.org_limits.get(&org) {
             return Ok(p);
         }
-        let policy = self
+        let generation = self.generation();
+        let stored = self
             .store
             .get_org_rate_limit(org)
             .await
-            .map_err(VerifyError::Unavailable)?
-            .unwrap_or(RateLimitPolicy::DEFAULT);
-        self.org_limits.insert(org, policy);
+            .map_err(VerifyError::Unavailable)?;
+        let policy = stored.unwrap_or(RateLimitPolicy::DEFAULT);
+        if generation == self.generation() {
+            self.org_limits.insert(org, policy);
+        }
         Ok(policy)
     }
 
@@ -298,9 +312,12 @@ impl Verifier {
         if let Some(s) = self.tokens.role_scopes.get(&org) {
             return Ok(s);
         }
+        let generation = self.generation();
         let configured = self.store.role_scopes(org).await.map_err(VerifyError::Unavailable)?;
         let scopes = Arc::new(RoleScopes::with(configured));
-        self.tokens.role_scopes.insert(org, scopes.clone());
+        if generation == self.generation() {
+            self.tokens.role_scopes.insert(org, scopes.clone());
+        }
         Ok(scopes)
     }
 
@@ -336,25 +353,44 @@ impl Verifier {
         }
     }
 
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Marks an invalidation: bumped before the entry is dropped, so a store read that began
+    /// earlier sees the change of generation and does not cache what it read.
+    fn invalidating(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// The key changed: the next call reads it from the store.
     pub fn forget_key(&self, id: KeyId) {
+        self.invalidating();
         self.keys.forget(id);
     }
 
     /// The session is over: its access tokens are refused from the next call.
     pub fn session_ended(&self, id: SessionId) {
+        self.invalidating();
         self.tokens.revoked_sessions.insert(id, ());
     }
 
     /// The org's rate-limit default or role scopes changed.
     pub fn forget_org(&self, org: OrgId) {
+        self.invalidating();
         self.org_limits.invalidate(&org);
         self.tokens.role_scopes.invalidate(&org);
     }
 
-    /// Cached keys, for metrics and the memory benchmark.
-    pub fn cached_keys(&self) -> u64 {
-        self.keys.len()
+    /// Drops everything cached: after a change-feed hole was skipped, some change may have
+    /// been missed. Ended sessions are kept (forgetting them would re-admit their tokens);
+    /// tokens are re-checked against the store on their next use.
+    pub fn forget_everything(&self) {
+        self.invalidating();
+        self.keys.forget_all();
+        self.tokens.tokens.invalidate_all();
+        self.tokens.role_scopes.invalidate_all();
+        self.org_limits.invalidate_all();
     }
 }
 

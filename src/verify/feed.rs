@@ -41,18 +41,30 @@ impl FeedCursor {
         self.cursor
     }
 
-    /// Records a batch; returns the changes not applied before.
-    pub fn accept(&mut self, batch: Vec<Change>, gap_timeout: Duration) -> Vec<Change> {
+    /// Where to read new rows from: above everything applied, holes or not.
+    pub fn read_from(&self) -> i64 {
+        self.ahead.last().copied().unwrap_or(self.cursor).max(self.cursor)
+    }
+
+    /// The hole's range as `(after, limit)` for `changes_since`, if there is one.
+    pub fn hole(&self) -> Option<(i64, i64)> {
+        self.ahead.first().map(|first| (self.cursor, first - self.cursor - 1))
+    }
+
+    /// Records a batch; returns the changes not applied before, and whether a hole was given
+    /// up on (then some change may have been missed).
+    pub fn accept(&mut self, batch: Vec<Change>, gap_timeout: Duration) -> (Vec<Change>, bool) {
         let fresh: Vec<Change> = batch
             .into_iter()
             .filter(|c| c.seq > self.cursor && !self.ahead.contains(&c.seq))
             .collect();
         self.ahead.extend(fresh.iter().map(|c| c.seq));
-        self.advance(gap_timeout);
-        fresh
+        let skipped = self.advance(gap_timeout);
+        (fresh, skipped)
     }
 
-    fn advance(&mut self, gap_timeout: Duration) {
+    fn advance(&mut self, gap_timeout: Duration) -> bool {
+        let mut skipped = false;
         loop {
             while self.ahead.remove(&(self.cursor + 1)) {
                 self.cursor += 1;
@@ -60,15 +72,17 @@ impl FeedCursor {
             }
             if self.ahead.is_empty() {
                 self.hole_since = None;
-                return;
+                return skipped;
             }
             let since = *self.hole_since.get_or_insert_with(Instant::now);
             if since.elapsed() < gap_timeout {
-                return;
+                return skipped;
             }
-            // The hole never filled: that sequence number was rolled back.
+            // The hole never filled: that sequence number was rolled back (or its transaction
+            // took longer than the timeout, which the caller must assume and recover from).
             self.cursor += 1;
             self.hole_since = None;
+            skipped = true;
         }
     }
 }
@@ -127,27 +141,48 @@ async fn wait(subscription: &mut Option<ChangeSubscription>) -> Result<(), Store
     }
 }
 
-/// Reads and applies everything after the cursor, page by page.
+/// Re-reads the hole (if any), then reads every new row page by page, and applies them.
 pub async fn poll(verifier: &Verifier, cursor: &mut FeedCursor) {
-    loop {
-        match verifier.store.changes_since(cursor.position(), PAGE).await {
-            Ok(batch) => {
-                let full = batch.len() as i64 == PAGE;
-                for change in cursor.accept(batch, verifier.settings.gap_timeout) {
-                    verifier.apply(&change);
-                }
-                verifier.mark_synced();
-                if !full {
-                    return;
-                }
-            }
-            Err(e) => {
-                metrics::counter!("gatekey_change_feed_errors_total").increment(1);
-                tracing::warn!(error = %e, "change feed: poll failed");
-                return;
-            }
+    let gap_timeout = verifier.settings.gap_timeout;
+    let apply = |batch: Vec<Change>, cursor: &mut FeedCursor| {
+        let (fresh, skipped) = cursor.accept(batch, gap_timeout);
+        for change in &fresh {
+            verifier.apply(change);
+        }
+        if skipped {
+            tracing::warn!(
+                position = cursor.position(),
+                "change feed: skipped a hole; dropping every cache"
+            );
+            verifier.forget_everything();
+        }
+    };
+    if let Some((after, limit)) = cursor.hole() {
+        match verifier.store.changes_since(after, limit.max(1)).await {
+            Ok(batch) => apply(batch, cursor),
+            Err(e) => return failed(&e),
         }
     }
+    loop {
+        match verifier.store.changes_since(cursor.read_from(), PAGE).await {
+            Ok(batch) => {
+                let full = batch.len() as i64 == PAGE;
+                apply(batch, cursor);
+                if !full {
+                    break;
+                }
+            }
+            Err(e) => return failed(&e),
+        }
+    }
+    // A hole that times out is only noticed on a poll, even when no row arrives.
+    apply(Vec::new(), cursor);
+    verifier.mark_synced();
+}
+
+fn failed(e: &StoreError) {
+    metrics::counter!("gatekey_change_feed_errors_total").increment(1);
+    tracing::warn!(error = %e, "change feed: poll failed");
 }
 
 #[cfg(test)]
@@ -168,19 +203,25 @@ mod tests {
     #[test]
     fn applies_in_order_and_waits_below_a_hole() {
         let mut c = FeedCursor::at(10);
-        let applied = c.accept(vec![change(11), change(13)], Duration::from_secs(60));
-        assert_eq!(applied.len(), 2);
+        let (applied, skipped) = c.accept(vec![change(11), change(13)], Duration::from_secs(60));
+        assert_eq!((applied.len(), skipped), (2, false));
         assert_eq!(c.position(), 11, "stops below the hole at 12");
-        // 13 comes back on the next poll (seq > 11) but is not applied twice; 12 fills the hole.
-        let applied = c.accept(vec![change(12), change(13)], Duration::from_secs(60));
+        assert_eq!(c.hole(), Some((11, 1)), "only seq 12 is re-read");
+        assert_eq!(c.read_from(), 13, "new rows are read from above 13");
+        // 13 comes back in a re-read but is not applied twice; 12 fills the hole.
+        let (applied, _) = c.accept(vec![change(12), change(13)], Duration::from_secs(60));
         assert_eq!(applied.iter().map(|c| c.seq).collect::<Vec<_>>(), vec![12]);
-        assert_eq!(c.position(), 13);
+        assert_eq!((c.position(), c.hole()), (13, None));
     }
 
     #[test]
     fn a_hole_that_never_fills_is_skipped_after_the_timeout() {
         let mut c = FeedCursor::at(0);
-        c.accept(vec![change(2)], Duration::ZERO);
-        assert_eq!(c.position(), 2);
+        let (_, skipped) = c.accept(vec![change(2)], Duration::ZERO);
+        assert_eq!(
+            (c.position(), skipped),
+            (2, true),
+            "skipping is reported so caches are dropped"
+        );
     }
 }

