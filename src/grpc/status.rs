@@ -4,8 +4,8 @@
 //! invalid arguments also carry `google.rpc.BadRequest` field violations. Internal causes are
 //! logged here and never sent.
 
-use crate::service::{AuthFailure, Denial, ServiceError};
-use crate::store::Precondition;
+use crate::service::{AuthFailure, Denial, Resource, ServiceError};
+use crate::store::{Precondition, Taken};
 use std::collections::HashMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -42,20 +42,18 @@ fn denial_reason(d: Denial) -> (&'static str, &'static str) {
     }
 }
 
-fn not_found_reason(kind: &str) -> &'static str {
+fn not_found_reason(kind: Resource) -> &'static str {
     match kind {
-        "key" => "KEY_NOT_FOUND",
-        "service account" => "SERVICE_ACCOUNT_NOT_FOUND",
-        _ => "NOT_FOUND",
+        Resource::Key => "KEY_NOT_FOUND",
+        Resource::ServiceAccount => "SERVICE_ACCOUNT_NOT_FOUND",
     }
 }
 
-fn conflict_reason(field: &str) -> &'static str {
+fn conflict_reason(field: Taken) -> &'static str {
     match field {
-        "email" => "EMAIL_TAKEN",
-        "org name" => "ORG_NAME_TAKEN",
-        "service account name" => "SERVICE_ACCOUNT_NAME_TAKEN",
-        _ => "ALREADY_EXISTS",
+        Taken::Email => "EMAIL_TAKEN",
+        Taken::OrgName => "ORG_NAME_TAKEN",
+        Taken::ServiceAccountName => "SERVICE_ACCOUNT_NAME_TAKEN",
     }
 }
 

@@ -1,7 +1,7 @@
 //! The one error type of the use cases; `grpc/status.rs` maps it to gRPC statuses.
 
 use crate::domain::FieldViolation;
-use crate::store::{Precondition, StoreError};
+use crate::store::{Precondition, StoreError, Taken};
 use std::time::Duration;
 
 /// Why a call could not be authenticated. Each has a stable reason code.
@@ -28,6 +28,22 @@ pub enum Denial {
     ApiKeyNotAllowed,
 }
 
+/// The kinds of object a caller can ask for by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    Key,
+    ServiceAccount,
+}
+
+impl std::fmt::Display for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Resource::Key => "key",
+            Resource::ServiceAccount => "service account",
+        })
+    }
+}
+
 /// Every way a use case can fail.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -37,12 +53,10 @@ pub enum ServiceError {
     Unauthenticated(AuthFailure),
     #[error("permission denied: {0:?}")]
     PermissionDenied(Denial),
-    /// The payload names the kind of object, e.g. `key`.
     #[error("{0} not found")]
-    NotFound(&'static str),
-    /// The payload names the taken field, e.g. `email`.
+    NotFound(Resource),
     #[error("{0} already exists")]
-    AlreadyExists(&'static str),
+    AlreadyExists(Taken),
     #[error("failed precondition: {0:?}")]
     FailedPrecondition(Precondition),
     #[error("too many failed attempts")]
@@ -66,7 +80,7 @@ impl From<FieldViolation> for ServiceError {
 
 impl ServiceError {
     /// Maps a store error where a missing row means a missing `kind` of object.
-    pub fn from_store(kind: &'static str) -> impl Fn(StoreError) -> ServiceError {
+    pub fn from_store(kind: Resource) -> impl Fn(StoreError) -> ServiceError {
         move |e| match e {
             StoreError::NotFound => ServiceError::NotFound(kind),
             other => other.into(),
@@ -77,7 +91,9 @@ impl ServiceError {
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound => ServiceError::NotFound("object"),
+            // Every store call that can answer NotFound is mapped with `from_store`, which
+            // knows what was missing; reaching this arm is a bug.
+            StoreError::NotFound => ServiceError::Internal(anyhow::anyhow!("unmapped NotFound from the store")),
             StoreError::Conflict(field) => ServiceError::AlreadyExists(field),
             StoreError::Precondition(p) => ServiceError::FailedPrecondition(p),
             StoreError::Unavailable(e) => ServiceError::Unavailable(e.into()),

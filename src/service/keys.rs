@@ -1,6 +1,6 @@
 //! The API-key lifecycle: issue, list, get, rotate, revoke, delete.
 
-use super::{Caller, Core, Principal, ServiceError, ServiceResult};
+use super::{Caller, Core, Principal, Resource, ServiceError, ServiceResult};
 use crate::domain::FieldViolation;
 use crate::domain::api_key::{ApiKey, NewKey};
 use crate::domain::fields::{KeyName, Metadata};
@@ -63,7 +63,7 @@ impl Core {
             .store
             .get_service_account(org, input.service_account_id)
             .await?
-            .ok_or(ServiceError::NotFound("service account"))?;
+            .ok_or(ServiceError::NotFound(Resource::ServiceAccount))?;
         caller.principal.require_can_grant(sa.role)?;
         let generated = key_format::generate(input.kind, input.environment);
         let key = ApiKey {
@@ -134,7 +134,7 @@ impl Core {
             Principal::Key { service_account, .. } => k.service_account_id == service_account,
             Principal::User { .. } => true,
         });
-        visible.ok_or(ServiceError::NotFound("key"))
+        visible.ok_or(ServiceError::NotFound(Resource::Key))
     }
 
     /// Issues a replacement that copies the old key's policy, and retires the old key at once
@@ -149,7 +149,7 @@ impl Core {
             .store
             .get_key(caller.principal.org(), id)
             .await?
-            .ok_or(ServiceError::NotFound("key"))?;
+            .ok_or(ServiceError::NotFound(Resource::Key))?;
         caller.principal.require_can_grant(old.role)?;
         let generated = key_format::generate(old.kind, old.environment);
         let key = ApiKey {
@@ -174,7 +174,7 @@ impl Core {
             .store
             .rotate_key(&caller.audit(now), id, &new, old_expires_at)
             .await
-            .map_err(ServiceError::from_store("key"))?;
+            .map_err(ServiceError::from_store(Resource::Key))?;
         self.verifier.forget_key(old_key.id);
         tracing::info!(old_key_id = %old_key.id, new_key_id = %new_key.id, "rotated API key");
         Ok((
@@ -193,7 +193,7 @@ impl Core {
             .store
             .revoke_key(&caller.audit(self.clock.now()), id)
             .await
-            .map_err(ServiceError::from_store("key"))?;
+            .map_err(ServiceError::from_store(Resource::Key))?;
         self.verifier.forget_key(key.id);
         tracing::info!(key_id = %key.id, key_prefix = %key.display_prefix(), "revoked API key");
         Ok(key)
@@ -205,7 +205,7 @@ impl Core {
         self.store
             .delete_key(&caller.audit(self.clock.now()), id)
             .await
-            .map_err(ServiceError::from_store("key"))?;
+            .map_err(ServiceError::from_store(Resource::Key))?;
         self.verifier.forget_key(id);
         tracing::info!(key_id = %id, "deleted API key");
         Ok(())

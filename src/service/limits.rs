@@ -1,6 +1,6 @@
 //! Rate-limit policies and role scopes: what Verify enforces, set by owners and admins.
 
-use super::{Caller, Core, ServiceError, ServiceResult};
+use super::{Caller, Core, Resource, ServiceError, ServiceResult};
 use crate::domain::FieldViolation;
 use crate::domain::rate_limit::RateLimitPolicy;
 use crate::domain::role::Role;
@@ -24,7 +24,7 @@ impl Core {
         self.store
             .set_rate_limit(&caller.audit(self.clock.now()), target, policy)
             .await
-            .map_err(ServiceError::from_store("key"))?;
+            .map_err(ServiceError::from_store(Resource::Key))?;
         match target {
             RateLimitTarget::Org => self.verifier.forget_org(org),
             RateLimitTarget::Key(id) => self.verifier.forget_key(id),

@@ -12,7 +12,7 @@ pub mod limits;
 pub mod paging;
 
 pub use self::core::{Core, SessionTtls};
-pub use error::{AuthFailure, Denial, ServiceError, ServiceResult};
+pub use error::{AuthFailure, Denial, Resource, ServiceError, ServiceResult};
 
 use crate::domain::audit::{Actor, AuditContext};
 use crate::domain::ids::{KeyId, OrgId, ServiceAccountId, SessionId, UserId};

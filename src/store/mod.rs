@@ -32,9 +32,9 @@ pub enum StoreError {
     /// No such object in the caller's org (a foreign object counts as missing).
     #[error("not found")]
     NotFound,
-    /// A unique field is taken; the payload names the field, e.g. `email`.
+    /// A unique field is taken.
     #[error("{0} already exists")]
-    Conflict(&'static str),
+    Conflict(Taken),
     /// The object exists but is in the wrong state for the change.
     #[error("precondition failed: {0:?}")]
     Precondition(Precondition),
@@ -44,6 +44,24 @@ pub enum StoreError {
     /// Anything else: a bug, a corrupt row, a failed migration.
     #[error("store failure")]
     Internal(#[source] anyhow::Error),
+}
+
+/// The unique fields a create can collide on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    Email,
+    OrgName,
+    ServiceAccountName,
+}
+
+impl std::fmt::Display for Taken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Taken::Email => "email",
+            Taken::OrgName => "org name",
+            Taken::ServiceAccountName => "service account name",
+        })
+    }
 }
 
 /// The state rules a change can break.
@@ -71,7 +89,7 @@ pub trait Store: Send + Sync + 'static {
     async fn close(&self);
 
     /// Creates an org with its first owner (user + owner membership) and audits both.
-    /// Must return `Conflict("org name")` or `Conflict("email")` when either is taken, and then
+    /// Must return `Conflict(Taken::OrgName)` or `Conflict(Taken::Email)` when either is taken, and then
     /// create nothing.
     async fn create_org_with_owner(&self, org: &Org, owner: &NewUser) -> StoreResult<()>;
 
@@ -81,10 +99,10 @@ pub trait Store: Send + Sync + 'static {
     /// A member of `org`; `None` when the user does not exist or is not a member of `org`.
     async fn get_member(&self, org: OrgId, user: UserId) -> StoreResult<Option<User>>;
 
-    /// Creates a user and its membership in `ctx.org_id`; `Conflict("email")` when taken.
+    /// Creates a user and its membership in `ctx.org_id`; `Conflict(Taken::Email)` when taken.
     async fn create_user(&self, ctx: &AuditContext, user: &NewUser) -> StoreResult<User>;
 
-    /// Creates a service account in `ctx.org_id`; `Conflict("service account name")` when the
+    /// Creates a service account in `ctx.org_id`; `Conflict(Taken::ServiceAccountName)` when the
     /// org already has one of that name.
     async fn create_service_account(&self, ctx: &AuditContext, sa: &ServiceAccount) -> StoreResult<()>;
 

@@ -21,7 +21,7 @@ pub(super) fn db_err(e: sqlx::Error) -> StoreError {
 }
 
 /// A unique violation becomes `Conflict(field)`; anything else as [`db_err`].
-pub(super) fn conflict_on(field: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+pub(super) fn conflict_on(field: super::Taken) -> impl Fn(sqlx::Error) -> StoreError {
     move |e| match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(field),
         _ => db_err(e),
@@ -53,7 +53,7 @@ macro_rules! impl_sql_store {
         use crate::store::{
             Change, ChangeKind, ChangeSubscription, LoginRecord, NewRefreshToken, NewUser, NextRefreshToken,
             RateLimitTarget, Org, Page, PageRequest, Precondition, RefreshOutcome,
-            ServiceAccount, Session, SigningKeyRecord, Store, StoreError, StoreResult, User,
+            ServiceAccount, Session, SigningKeyRecord, Store, StoreError, StoreResult, Taken, User,
         };
         use crate::domain::rate_limit::RateLimitPolicy;
         use crate::domain::role::Role;
@@ -217,7 +217,7 @@ macro_rules! impl_sql_store {
 
             async fn insert_user_in_tx(tx: &mut Tx<'_>, ctx: &AuditContext, user: &NewUser) -> StoreResult<User> {
                 if Self::count(tx, "SELECT COUNT(*) FROM users WHERE email = $1", user.email.as_str()).await? > 0 {
-                    return Err(StoreError::Conflict("email"));
+                    return Err(StoreError::Conflict(Taken::Email));
                 }
                 sqlx::query("INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)")
                     .bind(user.id.0)
@@ -226,7 +226,7 @@ macro_rules! impl_sql_store {
                     .bind(user.created_at.0)
                     .execute(&mut **tx)
                     .await
-                    .map_err(conflict_on("email"))?;
+                    .map_err(conflict_on(Taken::Email))?;
                 sqlx::query("INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)")
                     .bind(ctx.org_id.0)
                     .bind(user.id.0)
@@ -297,7 +297,7 @@ macro_rules! impl_sql_store {
             async fn create_org_with_owner(&self, org: &Org, owner: &NewUser) -> StoreResult<()> {
                 let mut tx = self.writer().begin().await.map_err(db_err)?;
                 if Self::count(&mut tx, "SELECT COUNT(*) FROM orgs WHERE name = $1", org.name.as_str()).await? > 0 {
-                    return Err(StoreError::Conflict("org name"));
+                    return Err(StoreError::Conflict(Taken::OrgName));
                 }
                 sqlx::query("INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)")
                     .bind(org.id.0)
@@ -305,7 +305,7 @@ macro_rules! impl_sql_store {
                     .bind(org.created_at.0)
                     .execute(&mut *tx)
                     .await
-                    .map_err(conflict_on("org name"))?;
+                    .map_err(conflict_on(Taken::OrgName))?;
                 let ctx = AuditContext { org_id: org.id, actor: Actor::System, client_ip: String::new(), now: org.created_at };
                 Self::insert_audit(&mut tx, &ctx.event(action::ORG_CREATED, format!("org:{}", org.id))).await?;
                 Self::insert_user_in_tx(&mut tx, &ctx, owner).await?;
@@ -353,7 +353,7 @@ macro_rules! impl_sql_store {
                     .bind(sa.created_at.0)
                     .execute(&mut *tx)
                     .await
-                    .map_err(conflict_on("service account name"))?;
+                    .map_err(conflict_on(Taken::ServiceAccountName))?;
                 let mut event = ctx.event(action::SERVICE_ACCOUNT_CREATED, format!("service_account:{}", sa.id));
                 event.details.insert("name".into(), sa.name.as_str().to_owned());
                 event.details.insert("role".into(), sa.role.to_string());

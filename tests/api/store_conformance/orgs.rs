@@ -35,7 +35,10 @@ pub(super) async fn a_taken_org_name_conflicts_and_creates_nothing(store: &dyn S
     let again = org(&name);
     let owner = new_user(again.id, &format!("{}@example.com", unique("b")), Role::Owner);
     let r = store.create_org_with_owner(&again, &owner).await;
-    assert!(matches!(r, Err(StoreError::Conflict("org name"))), "{r:?}");
+    assert!(
+        matches!(r, Err(StoreError::Conflict(gatekey::store::Taken::OrgName))),
+        "{r:?}"
+    );
 
     assert!(
         store.find_login(&owner.email).await.unwrap().is_none(),
@@ -57,7 +60,10 @@ pub(super) async fn a_taken_owner_email_conflicts_and_creates_nothing(store: &dy
     let same_email_other_case = email.to_uppercase();
     let owner = new_user(newcomer.id, &same_email_other_case, Role::Owner);
     let r = store.create_org_with_owner(&newcomer, &owner).await;
-    assert!(matches!(r, Err(StoreError::Conflict("email"))), "{r:?}");
+    assert!(
+        matches!(r, Err(StoreError::Conflict(gatekey::store::Taken::Email))),
+        "{r:?}"
+    );
 
     let audit = store.list_audit_events(newcomer.id, None, first(10)).await.unwrap();
     assert!(audit.items.is_empty(), "nothing is audited: {:?}", audit.items);
@@ -123,7 +129,10 @@ pub(super) async fn creating_a_user_adds_a_member_and_a_taken_email_conflicts(st
 
     let again = new_user(b.org, &format!("{}@EXAMPLE.com", local.to_uppercase()), Role::Member);
     let r = store.create_user(&b.ctx, &again).await;
-    assert!(matches!(r, Err(StoreError::Conflict("email"))), "{r:?}");
+    assert!(
+        matches!(r, Err(StoreError::Conflict(gatekey::store::Taken::Email))),
+        "{r:?}"
+    );
     assert_eq!(store.get_member(b.org, again.id).await.unwrap(), None);
     assert_eq!(
         events(store, b.org, action::USER_CREATED).await.len(),
@@ -145,7 +154,10 @@ pub(super) async fn a_service_account_name_is_unique_within_its_org_only(store: 
         ..ci.clone()
     };
     let r = store.create_service_account(&a.ctx, &twin).await;
-    assert!(matches!(r, Err(StoreError::Conflict("service account name"))), "{r:?}");
+    assert!(
+        matches!(r, Err(StoreError::Conflict(gatekey::store::Taken::ServiceAccountName))),
+        "{r:?}"
+    );
     assert_eq!(store.get_service_account(a.org, twin.id).await.unwrap(), None);
     assert_eq!(events(store, a.org, action::SERVICE_ACCOUNT_CREATED).await.len(), 1);
 
