@@ -1,6 +1,7 @@
 //! `gatekey audit ...`: the org's audit trail.
 
 use super::connect::{Api, ClientArgs};
+use super::output::PageArgs;
 use super::output::{self, Table, human_map, human_time, json_map, json_time, or_dash};
 use crate::proto::v1::{AuditEvent, ListAuditEventsRequest};
 use anyhow::Context as _;
@@ -20,12 +21,8 @@ pub struct ListArgs {
     /// Only events with exactly this action, e.g. service_account.key_revoked.
     #[arg(long)]
     pub action: Option<String>,
-    /// Events per page. Default: the server's.
-    #[arg(long, value_name = "N")]
-    pub page_size: Option<u32>,
-    /// Token printed by the previous page.
-    #[arg(long, value_name = "TOKEN")]
-    pub page_token: Option<String>,
+    #[command(flatten)]
+    pub page: PageArgs,
     #[command(flatten)]
     pub client: ClientArgs,
 }
@@ -40,8 +37,8 @@ pub async fn run(cmd: AuditCommand, out: &mut impl Write) -> anyhow::Result<()> 
 async fn list(args: ListArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let api = Api::connect(&args.client).await?;
     let request = ListAuditEventsRequest {
-        page_size: args.page_size.unwrap_or(0),
-        page_token: args.page_token.unwrap_or_default(),
+        page_size: args.page.size(),
+        page_token: args.page.token(),
         action: args.action.unwrap_or_default(),
     };
     let response = api

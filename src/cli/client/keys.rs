@@ -2,6 +2,7 @@
 
 use super::connect::{Api, ClientArgs};
 use super::error::UsageError;
+use super::output::PageArgs;
 use super::parse::{self, EnvArg, KindArg, RateSpec};
 use super::{key_view, output};
 use crate::proto::v1::{
@@ -79,12 +80,8 @@ pub struct ListArgs {
     /// Only keys of this service account.
     #[arg(long, value_name = "ID")]
     pub service_account: Option<String>,
-    /// Keys per page. Default: the server's.
-    #[arg(long, value_name = "N")]
-    pub page_size: Option<u32>,
-    /// Token printed by the previous page.
-    #[arg(long, value_name = "TOKEN")]
-    pub page_token: Option<String>,
+    #[command(flatten)]
+    pub page: PageArgs,
     #[command(flatten)]
     pub client: ClientArgs,
 }
@@ -186,8 +183,8 @@ async fn list(args: ListArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let api = Api::connect(&args.client).await?;
     let request = ListKeysRequest {
         service_account_id: args.service_account.unwrap_or_default(),
-        page_size: args.page_size.unwrap_or(0),
-        page_token: args.page_token.unwrap_or_default(),
+        page_size: args.page.size(),
+        page_token: args.page.token(),
     };
     let response = api
         .keys()

@@ -197,3 +197,25 @@ mod tests {
         assert_eq!(json_enum(None, 9), json!(9));
     }
 }
+
+/// `--page-size` and `--page-token`, shared by every list command.
+#[derive(Debug, clap::Args)]
+pub struct PageArgs {
+    /// Items per page. Default: the server's.
+    #[arg(long, value_name = "N")]
+    pub page_size: Option<u32>,
+    /// Token printed by the previous page.
+    #[arg(long, value_name = "TOKEN")]
+    pub page_token: Option<String>,
+}
+
+impl PageArgs {
+    /// The request's page size; 0 asks for the server's default.
+    pub fn size(&self) -> u32 {
+        self.page_size.unwrap_or(0)
+    }
+
+    pub fn token(&self) -> String {
+        self.page_token.clone().unwrap_or_default()
+    }
+}

@@ -1,6 +1,7 @@
 //! `gatekey service-accounts ...`: the machine identities that own API keys.
 
 use super::connect::{Api, ClientArgs};
+use super::output::PageArgs;
 use super::output::{self, Table, human_enum, human_time, json_enum, json_time};
 use super::parse::RoleArg;
 use crate::proto::v1::{CreateServiceAccountRequest, ListServiceAccountsRequest, Role, ServiceAccount};
@@ -33,12 +34,8 @@ pub struct CreateArgs {
 /// Arguments of `service-accounts list`.
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
-    /// Accounts per page. Default: the server's.
-    #[arg(long, value_name = "N")]
-    pub page_size: Option<u32>,
-    /// Token printed by the previous page.
-    #[arg(long, value_name = "TOKEN")]
-    pub page_token: Option<String>,
+    #[command(flatten)]
+    pub page: PageArgs,
     #[command(flatten)]
     pub client: ClientArgs,
 }
@@ -76,8 +73,8 @@ async fn create(args: CreateArgs, out: &mut impl Write) -> anyhow::Result<()> {
 async fn list(args: ListArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let api = Api::connect(&args.client).await?;
     let request = ListServiceAccountsRequest {
-        page_size: args.page_size.unwrap_or(0),
-        page_token: args.page_token.unwrap_or_default(),
+        page_size: args.page.size(),
+        page_token: args.page.token(),
     };
     let response = api
         .admin()
