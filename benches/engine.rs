@@ -40,7 +40,7 @@ struct Fixture {
     key: String,
     jwt: String,
     _dir: tempfile::TempDir,
-    _rt: tokio::runtime::Runtime,
+    rt: tokio::runtime::Runtime,
 }
 
 async fn build(dir: &tempfile::TempDir) -> anyhow::Result<(Arc<Core>, String, String)> {
@@ -115,7 +115,7 @@ fn fixture() -> anyhow::Result<Fixture> {
         key,
         jwt,
         _dir: dir,
-        _rt: rt,
+        rt,
     })
 }
 
@@ -154,10 +154,11 @@ fn engine(c: &mut Criterion) {
             client_ip: "203.0.113.7".parse().ok(),
             cost: 1,
         };
-        // The first call fills the caches from the store; the feed is marked fresh because no
-        // follower runs here.
+        // The first call fills the caches from the store (on the runtime: sqlx needs it); the
+        // feed is marked fresh because no follower runs here. Cached calls never touch the
+        // runtime, so the loop polls them on this thread.
         verifier.mark_synced();
-        if let Ok(d) = block_on(verifier.verify(&input)) {
+        if let Ok(d) = f.rt.block_on(verifier.verify(&input)) {
             eprintln!("{name}: {:?}", d.reason);
         }
         c.bench_function(name, |b| b.iter(|| block_on(verifier.verify(black_box(&input)))));
@@ -178,7 +179,7 @@ fn engine(c: &mut Criterion) {
         cost: 1,
     };
     verifier.mark_synced();
-    if let Ok(decision) = block_on(verifier.verify(&input)) {
+    if let Ok(decision) = f.rt.block_on(verifier.verify(&input)) {
         c.bench_function("grpc::verify::response (cached key)", |b| {
             b.iter(|| handler::response(black_box(&decision)))
         });
@@ -189,5 +190,42 @@ fn engine(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, engine);
+/// What `trace_fn` in `app.rs` costs per call: an `info` span with the method path, under
+/// the fmt subscriber gatekey installs (its `info` default enables the span, and the fmt
+/// layer formats its fields on creation).
+fn request_span(c: &mut Criterion) {
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_writer(std::io::sink)
+        .finish();
+    let path = "/gatekey.v1.AuthService/Verify";
+    tracing::subscriber::with_default(subscriber, || {
+        c.bench_function(
+            "trace_fn info span, created and entered (fmt subscriber at info)",
+            |b| {
+                b.iter(|| {
+                    let span = tracing::info_span!("grpc", method = %black_box(path));
+                    let _entered = span.enter();
+                })
+            },
+        );
+    });
+    let quiet = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+        .with_writer(std::io::sink)
+        .finish();
+    tracing::subscriber::with_default(quiet, || {
+        c.bench_function(
+            "trace_fn info span, created and entered (fmt subscriber at warn)",
+            |b| {
+                b.iter(|| {
+                    let span = tracing::info_span!("grpc", method = %black_box(path));
+                    let _entered = span.enter();
+                })
+            },
+        );
+    });
+}
+
+criterion_group!(benches, engine, request_span);
 criterion_main!(benches);

@@ -2,6 +2,7 @@
 //! bound ports are reported), serves gRPC and HTTP, and shuts down gracefully.
 
 use crate::config::Config;
+use crate::domain::key_format::KeyHasher;
 use crate::domain::time::{SharedClock, SystemClock};
 use crate::grpc::MAX_MESSAGE_BYTES;
 use crate::grpc::admin::AdminApi;
@@ -24,7 +25,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
@@ -80,7 +80,7 @@ impl Application {
             store.clone(),
             clock.clone(),
             jwt.clone(),
-            secrets.key_pepper.clone(),
+            KeyHasher::new(&secrets.key_pepper).ok_or_else(|| anyhow::anyhow!("the key pepper cannot key an HMAC"))?,
             limiter(config).await?,
             VerifySettings {
                 stale_after: Duration::from_secs(config.verify_stale_secs),
@@ -153,7 +153,8 @@ impl Application {
             .concurrency_limit_per_connection(1024)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-            .trace_fn(|req| tracing::info_span!("grpc", method = %req.uri().path()))
+            // Debug level: an info span costs ~350 ns per call, a fifth of a cached Verify.
+            .trace_fn(|req| tracing::debug_span!("grpc", method = %req.uri().path()))
             .add_service(health_service)
             .add_service(reflection)
             .add_service(
@@ -163,7 +164,12 @@ impl Application {
             .add_service(
                 AdminServiceServer::new(AdminApi::new(core.clone())).max_decoding_message_size(MAX_MESSAGE_BYTES),
             )
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.grpc), stopped(stop_rx.clone()));
+            // Our own listener (for port 0) bypasses tonic's nodelay default; without it every
+            // response waits for the client's delayed ACK (40 ms) and Verify crawls.
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(self.grpc).with_nodelay(Some(true)),
+                stopped(stop_rx.clone()),
+            );
         let http = axum::serve(self.http, crate::http::router(core.clone())).with_graceful_shutdown(stopped(stop_rx));
 
         let grace = self.shutdown_grace;

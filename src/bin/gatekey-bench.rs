@@ -71,7 +71,8 @@ struct RunArgs {
     /// gatekey's key cache size; defaults to 1000 for `cache-miss`, gatekey's own otherwise.
     #[arg(long)]
     key_cache_max: Option<u64>,
-    /// gatekey's log level (its production default is `info`).
+    /// gatekey's log filter (its production default is `info`). It must keep `gatekey::app`
+    /// at `info`: the address is read from its startup line.
     #[arg(long, default_value = "info")]
     server_log_level: String,
     /// Print the report as JSON on stdout.

@@ -805,25 +805,21 @@ macro_rules! impl_sql_store {
                     return Ok(());
                 }
                 // A batch may name a key twice (a cache entry replaced while its use was
-                // pending); CASE takes the first WHEN that matches, so keep only the later time.
+                // pending); a row joined twice gets either value, so keep only the later time.
                 let mut latest = std::collections::BTreeMap::<KeyId, UnixMs>::new();
                 for &(id, at) in used {
                     let slot = latest.entry(id).or_insert(at);
                     *slot = (*slot).max(at);
                 }
                 let used: Vec<(KeyId, UnixMs)> = latest.into_iter().collect();
-                // One statement for the whole batch: CASE picks each key's time, and the outer
-                // CASE keeps whichever of stored and new is later (replicas flush independently).
-                let mut when = String::new();
-                let mut ids = Vec::with_capacity(used.len());
-                for i in 0..used.len() {
-                    when.push_str(&format!(" WHEN ${} THEN ${}", 2 * i + 1, 2 * i + 2));
-                    ids.push(format!("${}", 2 * i + 1));
-                }
+                // One statement, linear in the batch: join a VALUES list (whose columns both
+                // backends name column1, column2) and keep whichever of stored and new is later,
+                // since replicas flush independently. Only placeholders are formatted in.
+                let rows: Vec<String> = (0..used.len()).map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2)).collect();
                 let sql = format!(
-                    "UPDATE api_keys SET last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at < \
-                     (CASE id{when} END) THEN (CASE id{when} END) ELSE last_used_at END WHERE id IN ({})",
-                    ids.join(", ")
+                    "UPDATE api_keys SET last_used_at = v.column2 FROM (VALUES {}) AS v \
+                     WHERE api_keys.id = v.column1 AND (api_keys.last_used_at IS NULL OR api_keys.last_used_at < v.column2)",
+                    rows.join(", ")
                 );
                 let mut query = sqlx::query(&sql);
                 for (id, at) in &used {

@@ -33,8 +33,12 @@ impl CachedKey {
 
     /// Records a use at `now`; true when the key was clean, so the caller queues it for flushing.
     pub fn mark_used(&self, now: UnixMs) -> bool {
-        self.last_used.fetch_max(now.0, Ordering::Relaxed);
-        !self.dirty.swap(true, Ordering::AcqRel)
+        // Reads first: on a busy key most calls land in a millisecond already recorded and on
+        // an entry already queued, so they write nothing to the shared cache line.
+        if self.last_used.load(Ordering::Relaxed) < now.0 {
+            self.last_used.fetch_max(now.0, Ordering::Relaxed);
+        }
+        !self.dirty.load(Ordering::Acquire) && !self.dirty.swap(true, Ordering::AcqRel)
     }
 
     /// Takes the pending use for flushing and marks the key clean.

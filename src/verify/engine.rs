@@ -6,7 +6,7 @@ use super::decision::{
 use super::metrics::VerifyMetrics;
 use super::{cache, tokens, usage};
 use crate::domain::ids::{KeyId, OrgId, SessionId, UserId};
-use crate::domain::key_format;
+use crate::domain::key_format::{self, KeyHasher};
 use crate::domain::rate_limit::RateLimitPolicy;
 use crate::domain::role::Role;
 use crate::domain::time::{SharedClock, UnixMs};
@@ -16,7 +16,6 @@ use crate::sessions::jwt::{JwtKeys, LEEWAY_SECS, TokenError};
 use crate::store::{Change, ChangeKind, SharedStore};
 use cache::{CachedKey, KeyCache, Lookup};
 use moka::sync::Cache;
-use secrecy::SecretString;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -29,7 +28,7 @@ pub struct Verifier {
     pub(super) store: SharedStore,
     clock: SharedClock,
     jwt: Arc<JwtKeys>,
-    pepper: SecretString,
+    hasher: KeyHasher,
     limiter: Limiter,
     keys: KeyCache,
     tokens: TokenCache,
@@ -52,7 +51,7 @@ impl Verifier {
         store: SharedStore,
         clock: SharedClock,
         jwt: Arc<JwtKeys>,
-        pepper: SecretString,
+        hasher: KeyHasher,
         limiter: Limiter,
         settings: VerifySettings,
     ) -> Self {
@@ -71,7 +70,7 @@ impl Verifier {
             store,
             clock,
             jwt,
-            pepper,
+            hasher,
             limiter,
             settings,
         }
@@ -108,7 +107,7 @@ impl Verifier {
         let Some(parsed) = key_format::parse(raw) else {
             return Ok(Decision::deny(VerifyReason::InvalidCredential));
         };
-        let hash = key_format::keyed_hash(&self.pepper, parsed.secret());
+        let hash = self.hasher.hash(parsed.secret());
         let cached = match self.keys.get(&hash) {
             Lookup::Known(k) => {
                 self.metrics.cache_hits.increment(1);
