@@ -18,6 +18,17 @@ pub enum KeyStatus {
     Revoked,
 }
 
+/// Revoked wins over expired; a key is expired from the millisecond `now >= expires_at`.
+pub fn key_status(revoked_at: Option<UnixMs>, expires_at: Option<UnixMs>, now: UnixMs) -> KeyStatus {
+    if revoked_at.is_some() {
+        KeyStatus::Revoked
+    } else if expires_at.is_some_and(|exp| now >= exp) {
+        KeyStatus::Expired
+    } else {
+        KeyStatus::Active
+    }
+}
+
 /// A stored API key: display fields and policy, never the secret.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiKey {
@@ -46,13 +57,7 @@ pub struct ApiKey {
 impl ApiKey {
     /// Revoked wins over expired; a key is expired from the millisecond `now >= expires_at`.
     pub fn status(&self, now: UnixMs) -> KeyStatus {
-        if self.revoked_at.is_some() {
-            KeyStatus::Revoked
-        } else if self.expires_at.is_some_and(|exp| now >= exp) {
-            KeyStatus::Expired
-        } else {
-            KeyStatus::Active
-        }
+        key_status(self.revoked_at, self.expires_at, now)
     }
 
     /// `sk_live_AbCd`: enough to recognise a key in logs and audit events, useless to an attacker.

@@ -94,12 +94,7 @@ fn principal_to(p: &Principal) -> pb::Principal {
                     Environment::Test => pb::Environment::Test,
                 } as i32,
                 expires_at: k.expires_at.map(timestamp_to),
-                metadata: k
-                    .metadata
-                    .as_map()
-                    .iter()
-                    .map(|(a, b)| (a.clone(), b.clone()))
-                    .collect(),
+                metadata: k.metadata.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
             }
         }
         Principal::User { token, scopes } => pb::Principal {

@@ -4,18 +4,85 @@
 //! are remembered briefly too, so a client hammering with a made-up key cannot turn every
 //! call into a store query.
 
-use crate::domain::api_key::ApiKey;
-use crate::domain::ids::KeyId;
+use crate::domain::api_key::{ApiKey, KeyStatus, key_status};
+use crate::domain::ids::{KeyId, OrgId, ServiceAccountId};
+use crate::domain::ip::IpAllowlist;
+use crate::domain::key_format::{Environment, KeyKind, START_LEN, prefix_of};
+use crate::domain::rate_limit::RateLimitPolicy;
+use crate::domain::role::Role;
+use crate::domain::scope::Scopes;
 use crate::domain::time::UnixMs;
 use moka::sync::Cache;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
+/// What Verify reads of a key, and nothing else: a cache of 100k keys must stay small
+/// (metadata as a boxed slice, not a map whose first node alone is ~560 bytes).
+#[derive(Debug)]
+pub struct VerifiedKey {
+    pub id: KeyId,
+    pub org_id: OrgId,
+    pub service_account_id: ServiceAccountId,
+    pub kind: KeyKind,
+    pub environment: Environment,
+    pub role: Role,
+    /// The first random characters (ASCII), for the display prefix.
+    start: [u8; START_LEN],
+    pub scopes: Scopes,
+    pub ip_allowlist: IpAllowlist,
+    pub expires_at: Option<UnixMs>,
+    pub revoked_at: Option<UnixMs>,
+    pub rate_limit: Option<RateLimitPolicy>,
+    pub metadata: Box<[(Box<str>, Box<str>)]>,
+}
+
+impl VerifiedKey {
+    fn from_key(k: ApiKey) -> Self {
+        let mut start = [b'?'; START_LEN];
+        for (slot, b) in start.iter_mut().zip(k.start.bytes()) {
+            *slot = b;
+        }
+        Self {
+            id: k.id,
+            org_id: k.org_id,
+            service_account_id: k.service_account_id,
+            kind: k.kind,
+            environment: k.environment,
+            role: k.role,
+            start,
+            metadata: k
+                .metadata
+                .as_map()
+                .iter()
+                .map(|(a, b)| (a.as_str().into(), b.as_str().into()))
+                .collect(),
+            scopes: k.scopes,
+            ip_allowlist: k.ip_allowlist,
+            expires_at: k.expires_at,
+            revoked_at: k.revoked_at,
+            rate_limit: k.rate_limit,
+        }
+    }
+
+    /// The same rule as [`ApiKey::status`], so the cache path and the store path agree.
+    pub fn status(&self, now: UnixMs) -> KeyStatus {
+        key_status(self.revoked_at, self.expires_at, now)
+    }
+
+    /// `sk_live_AbCd`, as [`ApiKey::display_prefix`].
+    pub fn display_prefix(&self) -> String {
+        let mut s = String::with_capacity(12);
+        s.push_str(prefix_of(self.kind, self.environment));
+        s.extend(self.start.iter().map(|&b| char::from(b)));
+        s
+    }
+}
+
 /// A key as Verify needs it, plus its in-memory usage mark.
 #[derive(Debug)]
 pub struct CachedKey {
-    pub key: ApiKey,
+    pub key: VerifiedKey,
     /// Latest allowed use in this replica, flushed to the store in batches.
     last_used: AtomicI64,
     /// Set when `last_used` changed since the last flush.
@@ -25,7 +92,7 @@ pub struct CachedKey {
 impl CachedKey {
     pub fn new(key: ApiKey) -> Self {
         Self {
-            key,
+            key: VerifiedKey::from_key(key),
             last_used: AtomicI64::new(0),
             dirty: AtomicBool::new(false),
         }
@@ -64,7 +131,6 @@ pub enum Lookup {
 /// Positive and negative key caches.
 pub struct KeyCache {
     known: Cache<[u8; 32], Arc<CachedKey>>,
-    hash_of: Cache<KeyId, [u8; 32]>,
     unknown: Cache<[u8; 32], ()>,
 }
 
@@ -92,13 +158,13 @@ impl Default for CacheSettings {
 impl KeyCache {
     pub fn new(s: CacheSettings) -> Self {
         Self {
+            // Invalidation by key id is a predicate, not an id-to-hash index: revocations are
+            // rare, a registered predicate hides matching entries from every later `get`
+            // (moka guarantees it), and an index would cost a second entry per key.
             known: Cache::builder()
                 .max_capacity(s.max_keys)
                 .time_to_live(s.key_ttl)
-                .build(),
-            hash_of: Cache::builder()
-                .max_capacity(s.max_keys)
-                .time_to_live(s.key_ttl)
+                .support_invalidation_closures()
                 .build(),
             unknown: Cache::builder()
                 .max_capacity(s.max_unknown)
@@ -118,7 +184,6 @@ impl KeyCache {
     }
 
     pub fn insert(&self, hash: [u8; 32], key: Arc<CachedKey>) {
-        self.hash_of.insert(key.key.id, hash);
         self.known.insert(hash, key);
     }
 
@@ -128,15 +193,15 @@ impl KeyCache {
 
     /// Drops a key so the next call reads it from the store.
     pub fn forget(&self, id: KeyId) {
-        if let Some(hash) = self.hash_of.remove(&id) {
-            self.known.invalidate(&hash);
+        if self.known.invalidate_entries_if(move |_, k| k.key.id == id).is_err() {
+            // Only if predicates were disabled at build time; never leave the key cached.
+            self.known.invalidate_all();
         }
     }
 
     /// Drops every key (after a change the feed may have missed).
     pub fn forget_all(&self) {
         self.known.invalidate_all();
-        self.hash_of.invalidate_all();
     }
 
     /// Keys held, after pending evictions (for the memory benchmark).

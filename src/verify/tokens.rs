@@ -63,7 +63,6 @@ impl RoleScopes {
 
 /// Token, session and role-scope caches.
 pub struct TokenCache {
-    // (fields documented where they are built)
     pub tokens: Cache<String, Arc<CachedToken>>,
     /// Sessions known to be over; kept as long as any of their access tokens could be valid.
     pub revoked_sessions: Cache<SessionId, ()>,
@@ -78,10 +77,10 @@ impl TokenCache {
                 .max_capacity(max_tokens)
                 .time_to_live(token_lifetime)
                 .build(),
-            revoked_sessions: Cache::builder()
-                .max_capacity(1_000_000)
-                .time_to_live(token_lifetime * 2)
-                .build(),
+            // No capacity: at capacity moka may refuse a new entry, and a refused entry would
+            // let an ended session's tokens through. Entries expire once no access token of the
+            // session can still be valid, which bounds the size.
+            revoked_sessions: Cache::builder().time_to_live(token_lifetime * 2).build(),
             role_scopes: Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(300))
