@@ -10,7 +10,7 @@ use tokio::process::{Child, Command};
 const BIN: &str = env!("CARGO_BIN_EXE_gatekey");
 
 /// A `gatekey` command run in `dir` (which holds the default `gatekey.db`) against `server`.
-fn gatekey(dir: &Path, server: &str) -> Command {
+pub(crate) fn gatekey(dir: &Path, server: &str) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.current_dir(dir)
         .env_remove("DATABASE_URL")
@@ -23,13 +23,13 @@ fn gatekey(dir: &Path, server: &str) -> Command {
     cmd
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
-async fn run(mut cmd: Command, stdin: &str) -> Run {
+pub(crate) async fn run(mut cmd: Command, stdin: &str) -> Run {
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn gatekey");
     if let Some(mut input) = child.stdin.take() {
@@ -52,8 +52,13 @@ async fn json_of(cmd: Command) -> serde_json::Value {
 
 /// Starts `gatekey` (no subcommand: serve is the default) on free ports and returns it with
 /// its gRPC address, read from its startup log line.
-async fn serve(dir: &Path) -> (Child, String, tokio::task::JoinHandle<String>) {
-    let mut child = gatekey(dir, "")
+pub(crate) async fn serve(dir: &Path) -> (Child, String, tokio::task::JoinHandle<String>) {
+    serve_with(gatekey(dir, "")).await
+}
+
+/// Starts `cmd` (a `gatekey` command with its environment set) as a server on free ports.
+pub(crate) async fn serve_with(mut cmd: Command) -> (Child, String, tokio::task::JoinHandle<String>) {
+    let mut child = cmd
         .args(["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
         .stderr(Stdio::piped())
         .stdout(Stdio::null())

@@ -9,7 +9,7 @@
 )]
 
 mod admin;
-mod cli;
+pub(crate) mod cli;
 mod keys;
 mod permissions;
 mod ratelimit_redis;

@@ -147,3 +147,113 @@ async fn two_replicas_on_redis_share_one_budget() {
     // The Lua script is atomic, so the tolerance is zero: exactly the burst passes.
     assert_eq!(allowed, 40, "two replicas together allowed {allowed}");
 }
+
+#[tokio::test]
+async fn postgres_two_server_processes_share_revocations() {
+    use crate::cli::{gatekey, run, serve_with};
+    use gatekey::proto::v1::auth_service_client::AuthServiceClient;
+    use gatekey::proto::v1::key_service_client::KeyServiceClient;
+    let Some(db) = crate::support::db::fresh_postgres_database().await else {
+        eprintln!("GATEKEY_TEST_POSTGRES_URL unset: nothing ran");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let with_env = |mut cmd: tokio::process::Command| {
+        cmd.env("DATABASE_URL", db.url())
+            .env("GATEKEY_KEY_PEPPER", "process-pepper-0123456789abcdef0123456789")
+            .env("GATEKEY_SIGNING_SECRET", "process-signing-0123456789abcdef012345");
+        cmd
+    };
+    let mut boot = with_env(gatekey(dir.path(), ""));
+    boot.env("GATEKEY_BOOTSTRAP_PASSWORD", "correct horse battery").args([
+        "bootstrap",
+        "--org",
+        "acme",
+        "--email",
+        "o@acme.test",
+    ]);
+    let booted = run(boot, "").await;
+    assert_eq!(booted.code, 0, "{}", booted.stderr);
+    let (_a_proc, a_addr, _) = serve_with(with_env(gatekey(dir.path(), ""))).await;
+    let (_b_proc, b_addr, _) = serve_with(with_env(gatekey(dir.path(), ""))).await;
+    let channel = |addr: String| async move {
+        tonic::transport::Channel::from_shared(addr)
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect")
+    };
+    let (a, b) = (channel(a_addr).await, channel(b_addr).await);
+
+    let login = pb::LoginRequest {
+        email: "o@acme.test".into(),
+        password: "correct horse battery".into(),
+        remember_me: false,
+        user_agent: "t".into(),
+    };
+    let token = AuthServiceClient::new(a.clone())
+        .login(login)
+        .await
+        .expect("login on A")
+        .into_inner()
+        .access_token;
+    let sa = gatekey::proto::v1::admin_service_client::AdminServiceClient::new(a.clone())
+        .create_service_account(authed(
+            &token,
+            pb::CreateServiceAccountRequest {
+                name: "ci".into(),
+                role: pb::Role::Member as i32,
+            },
+        ))
+        .await
+        .expect("sa")
+        .into_inner()
+        .service_account
+        .expect("sa")
+        .id;
+    let issued = KeyServiceClient::new(a.clone())
+        .issue_key(authed(&token, crate::support::app::issue_request(&sa, "k", &[])))
+        .await
+        .expect("issue on A")
+        .into_inner();
+    let verify_on_b = || {
+        let mut client = AuthServiceClient::new(b.clone());
+        let credential = issued.secret.clone();
+        async move {
+            client
+                .verify(pb::VerifyRequest {
+                    credential,
+                    ..Default::default()
+                })
+                .await
+                .expect("verify on B")
+                .into_inner()
+        }
+    };
+    assert!(verify_on_b().await.allowed, "B knows the key");
+    KeyServiceClient::new(a.clone())
+        .revoke_key(authed(
+            &token,
+            pb::RevokeKeyRequest {
+                key_id: issued.key.expect("key").id,
+            },
+        ))
+        .await
+        .expect("revoke on A");
+    let started = Instant::now();
+    loop {
+        if verify_on_b().await.reason == pb::VerifyReason::Revoked as i32 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "B still allowed the key after 1.5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    eprintln!("the other process denied the revoked key after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(250),
+        "NOTIFY should beat the 1 s poll"
+    );
+}
