@@ -277,6 +277,7 @@ macro_rules! impl_sql_store {
 
         #[async_trait]
         impl Store for $store {
+            #[tracing::instrument(name = "store.migrate", level = "debug", skip_all)]
             async fn migrate(&self) -> StoreResult<()> {
                 $migrator
                     .run(self.writer())
@@ -284,16 +285,19 @@ macro_rules! impl_sql_store {
                     .map_err(|e| StoreError::Internal(e.into()))
             }
 
+            #[tracing::instrument(name = "store.ping", level = "debug", skip_all)]
             async fn ping(&self) -> StoreResult<()> {
                 sqlx::query("SELECT 1").execute(self.reader()).await.map_err(db_err)?;
                 Ok(())
             }
 
+            #[tracing::instrument(name = "store.close", level = "debug", skip_all)]
             async fn close(&self) {
                 self.writer().close().await;
                 self.reader().close().await;
             }
 
+            #[tracing::instrument(name = "store.create_org_with_owner", level = "debug", skip_all)]
             async fn create_org_with_owner(&self, org: &Org, owner: &NewUser) -> StoreResult<()> {
                 let mut tx = self.writer().begin().await.map_err(db_err)?;
                 if Self::count(&mut tx, "SELECT COUNT(*) FROM orgs WHERE name = $1", org.name.as_str()).await? > 0 {
@@ -312,6 +316,7 @@ macro_rules! impl_sql_store {
                 tx.commit().await.map_err(db_err)
             }
 
+            #[tracing::instrument(name = "store.find_login", level = "debug", skip_all)]
             async fn find_login(&self, email: &Email) -> StoreResult<Option<LoginRecord>> {
                 let sql = "SELECT u.id, m.org_id, u.email, m.role, u.created_at, u.password_hash \
                      FROM users u JOIN memberships m ON m.user_id = u.id WHERE u.email = $1 \
@@ -325,6 +330,7 @@ macro_rules! impl_sql_store {
                     .transpose()
             }
 
+            #[tracing::instrument(name = "store.get_member", level = "debug", skip_all)]
             async fn get_member(&self, org: OrgId, user: UserId) -> StoreResult<Option<User>> {
                 let sql = format!("{MEMBER_SELECT} WHERE m.org_id = $1 AND u.id = $2");
                 let row: Option<UserRow> = sqlx::query_as(&sql)
@@ -336,6 +342,7 @@ macro_rules! impl_sql_store {
                 row.map(User::try_from).transpose()
             }
 
+            #[tracing::instrument(name = "store.create_user", level = "debug", skip_all)]
             async fn create_user(&self, ctx: &AuditContext, user: &NewUser) -> StoreResult<User> {
                 let mut tx = self.writer().begin().await.map_err(db_err)?;
                 let created = Self::insert_user_in_tx(&mut tx, ctx, user).await?;
@@ -343,6 +350,7 @@ macro_rules! impl_sql_store {
                 Ok(created)
             }
 
+            #[tracing::instrument(name = "store.create_service_account", level = "debug", skip_all)]
             async fn create_service_account(&self, ctx: &AuditContext, sa: &ServiceAccount) -> StoreResult<()> {
                 let mut tx = self.writer().begin().await.map_err(db_err)?;
                 sqlx::query("INSERT INTO service_accounts (id, org_id, name, role, created_at) VALUES ($1, $2, $3, $4, $5)")
@@ -361,6 +369,7 @@ macro_rules! impl_sql_store {
                 tx.commit().await.map_err(db_err)
             }
 
+            #[tracing::instrument(name = "store.get_service_account", level = "debug", skip_all)]
             async fn get_service_account(&self, org: OrgId, id: ServiceAccountId) -> StoreResult<Option<ServiceAccount>> {
                 let row: Option<ServiceAccountRow> = sqlx::query_as(
                     "SELECT id, org_id, name, role, created_at FROM service_accounts WHERE org_id = $1 AND id = $2",
@@ -373,6 +382,7 @@ macro_rules! impl_sql_store {
                 row.map(ServiceAccount::try_from).transpose()
             }
 
+            #[tracing::instrument(name = "store.list_service_accounts", level = "debug", skip_all)]
             async fn list_service_accounts(&self, org: OrgId, page: PageRequest) -> StoreResult<Page<ServiceAccount>> {
                 let rows: Vec<ServiceAccountRow> = sqlx::query_as(
                     "SELECT id, org_id, name, role, created_at FROM service_accounts \
@@ -387,6 +397,7 @@ macro_rules! impl_sql_store {
                 paginate(rows, page, |sa: &ServiceAccount| sa.id.0)
             }
 
+            #[tracing::instrument(name = "store.insert_key", level = "debug", skip_all)]
             async fn insert_key(&self, ctx: &AuditContext, new: &NewKey) -> StoreResult<()> {
                 let mut tx = self.writer().begin().await.map_err(db_err)?;
                 Self::insert_key_row(&mut tx, new).await?;
@@ -394,6 +405,7 @@ macro_rules! impl_sql_store {
                 tx.commit().await.map_err(db_err)
             }
 
+            #[tracing::instrument(name = "store.get_key", level = "debug", skip_all)]
             async fn get_key(&self, org: OrgId, id: KeyId) -> StoreResult<Option<ApiKey>> {
                 let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE org_id = $1 AND id = $2");
                 let row: Option<KeyRow> = sqlx::query_as(&sql)
@@ -405,6 +417,7 @@ macro_rules! impl_sql_store {
                 row.map(ApiKey::try_from).transpose()
             }
 
+            #[tracing::instrument(name = "store.find_key_by_hash", level = "debug", skip_all)]
             async fn find_key_by_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<ApiKey>> {
                 let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1");
                 let row: Option<KeyRow> = sqlx::query_as(&sql)
@@ -415,6 +428,7 @@ macro_rules! impl_sql_store {
                 row.map(ApiKey::try_from).transpose()
             }
 
+            #[tracing::instrument(name = "store.list_keys", level = "debug", skip_all)]
             async fn list_keys(
                 &self,
                 org: OrgId,
@@ -436,6 +450,7 @@ macro_rules! impl_sql_store {
                 paginate(rows, page, |k: &ApiKey| k.id.0)
             }
 
+            #[tracing::instrument(name = "store.revoke_key", level = "debug", skip_all)]
             async fn revoke_key(&self, ctx: &AuditContext, id: KeyId) -> StoreResult<ApiKey> {
                 let mut tx = self.writer().begin().await.map_err(db_err)?;
                 let mut key = Self::key_in_tx(&mut tx, ctx.org_id, id).await?.ok_or(StoreError::NotFound)?;
@@ -464,6 +479,7 @@ macro_rules! impl_sql_store {
                 Ok(key)
             }
 
+            #[tracing::instrument(name = "store.rotate_key", level = "debug", skip_all)]
             async fn rotate_key(
                 &self,
                 ctx: &AuditContext,
@@ -517,6 +533,7 @@ macro_rules! impl_sql_store {
                 Ok((new.key.clone(), old_key))
             }
 
+            #[tracing::instrument(name = "store.delete_key", level = "debug", skip_all)]
             async fn delete_key(&self, ctx: &AuditContext, id: KeyId) -> StoreResult<()> {
                 let mut tx = self.writer().begin().await.map_err(db_err)?;
                 let key = Self::key_in_tx(&mut tx, ctx.org_id, id).await?.ok_or(StoreError::NotFound)?;
@@ -534,6 +551,7 @@ macro_rules! impl_sql_store {
                 tx.commit().await.map_err(db_err)
             }
 
+            #[tracing::instrument(name = "store.create_session", level = "debug", skip_all)]
             async fn create_session(&self, ctx: &AuditContext, s: &Session, token: &NewRefreshToken) -> StoreResult<()> {
                 let mut tx = self.writer().begin().await.map_err(db_err)?;
                 sqlx::query(
@@ -554,6 +572,7 @@ macro_rules! impl_sql_store {
                 tx.commit().await.map_err(db_err)
             }
 
+            #[tracing::instrument(name = "store.refresh_session", level = "debug", skip_all)]
             async fn refresh_session(
                 &self,
                 presented: &[u8; 32],
@@ -631,6 +650,7 @@ macro_rules! impl_sql_store {
                 Ok(RefreshOutcome::Rotated { session, expires_at: token.expires_at, role })
             }
 
+            #[tracing::instrument(name = "store.revoke_session_by_token", level = "debug", skip_all)]
             async fn revoke_session_by_token(
                 &self,
                 presented: &[u8; 32],
@@ -651,6 +671,7 @@ macro_rules! impl_sql_store {
                 Ok(Some(session.id))
             }
 
+            #[tracing::instrument(name = "store.get_session", level = "debug", skip_all)]
             async fn get_session(&self, id: SessionId) -> StoreResult<Option<Session>> {
                 let row: Option<SessionRow> = sqlx::query_as(
                     "SELECT id, org_id, user_id, user_agent, remember_me, created_at, revoked_at \
@@ -663,12 +684,14 @@ macro_rules! impl_sql_store {
                 Ok(row.map(Session::from))
             }
 
+            #[tracing::instrument(name = "store.append_audit", level = "debug", skip_all)]
             async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
                 let mut tx = self.writer().begin().await.map_err(db_err)?;
                 Self::insert_audit(&mut tx, event).await?;
                 tx.commit().await.map_err(db_err)
             }
 
+            #[tracing::instrument(name = "store.list_audit_events", level = "debug", skip_all)]
             async fn list_audit_events(
                 &self,
                 org: OrgId,
@@ -690,6 +713,7 @@ macro_rules! impl_sql_store {
                 paginate(rows, page, |e: &AuditEvent| e.id.0)
             }
 
+            #[tracing::instrument(name = "store.get_org_rate_limit", level = "debug", skip_all)]
             async fn get_org_rate_limit(&self, org: OrgId) -> StoreResult<Option<RateLimitPolicy>> {
                 let row: Option<Option<String>> = sqlx::query_scalar("SELECT rate_limit FROM orgs WHERE id = $1")
                     .bind(org.0)
@@ -699,6 +723,7 @@ macro_rules! impl_sql_store {
                 codec::policy_from_json(row.flatten().as_deref())
             }
 
+            #[tracing::instrument(name = "store.set_rate_limit", level = "debug", skip_all)]
             async fn set_rate_limit(
                 &self,
                 ctx: &AuditContext,
@@ -744,6 +769,7 @@ macro_rules! impl_sql_store {
                 tx.commit().await.map_err(db_err)
             }
 
+            #[tracing::instrument(name = "store.role_scopes", level = "debug", skip_all)]
             async fn role_scopes(&self, org: OrgId) -> StoreResult<Vec<(Role, Scopes)>> {
                 let rows: Vec<(String, String)> = sqlx::query_as("SELECT role, scopes FROM role_scopes WHERE org_id = $1")
                     .bind(org.0)
@@ -753,6 +779,7 @@ macro_rules! impl_sql_store {
                 rows.into_iter().map(|(role, scopes)| Ok((codec::role(&role)?, codec::scopes(&scopes)?))).collect()
             }
 
+            #[tracing::instrument(name = "store.set_role_scopes", level = "debug", skip_all)]
             async fn set_role_scopes(&self, ctx: &AuditContext, role: Role, scopes: &Scopes) -> StoreResult<()> {
                 let mut tx = self.writer().begin().await.map_err(db_err)?;
                 sqlx::query(
@@ -774,6 +801,7 @@ macro_rules! impl_sql_store {
                 tx.commit().await.map_err(db_err)
             }
 
+            #[tracing::instrument(name = "store.latest_change_seq", level = "debug", skip_all)]
             async fn latest_change_seq(&self) -> StoreResult<i64> {
                 let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM changes")
                     .fetch_one(self.reader())
@@ -782,6 +810,7 @@ macro_rules! impl_sql_store {
                 Ok(seq.unwrap_or(0))
             }
 
+            #[tracing::instrument(name = "store.changes_since", level = "debug", skip_all)]
             async fn changes_since(&self, after: i64, limit: i64) -> StoreResult<Vec<Change>> {
                 let rows: Vec<(i64, String, String, i64)> = sqlx::query_as(
                     "SELECT seq, kind, subject, created_at FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
@@ -800,6 +829,7 @@ macro_rules! impl_sql_store {
                     .collect()
             }
 
+            #[tracing::instrument(name = "store.touch_keys", level = "debug", skip_all)]
             async fn touch_keys(&self, used: &[(KeyId, UnixMs)]) -> StoreResult<()> {
                 if used.is_empty() {
                     return Ok(());
@@ -829,10 +859,12 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
+            #[tracing::instrument(name = "store.subscribe_changes", level = "debug", skip_all)]
             async fn subscribe_changes(&self) -> StoreResult<Option<ChangeSubscription>> {
                 self.subscribe().await
             }
 
+            #[tracing::instrument(name = "store.list_signing_keys", level = "debug", skip_all)]
             async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
                 let rows: Vec<SigningKeyRow> = sqlx::query_as(
                     "SELECT kid, public_key, created_at, activates_at FROM signing_keys ORDER BY created_at, kid",
@@ -851,6 +883,7 @@ macro_rules! impl_sql_store {
                     .collect())
             }
 
+            #[tracing::instrument(name = "store.insert_signing_key", level = "debug", skip_all)]
             async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
                 sqlx::query("INSERT INTO signing_keys (kid, public_key, created_at, activates_at) VALUES ($1, $2, $3, $4)")
                     .bind(&key.kid)
