@@ -13,15 +13,21 @@ use crate::domain::time::{SharedClock, UnixMs};
 use crate::domain::verify::{VerifyReason, check_key};
 use crate::ratelimit::{Bucket, Limiter};
 use crate::sessions::jwt::{JwtKeys, LEEWAY_SECS, TokenError};
-use crate::store::{Change, ChangeKind, SharedStore};
+use crate::store::{Change, ChangeKind, SharedStore, StoreError};
 use cache::{CachedKey, KeyCache, Lookup};
 use moka::sync::Cache;
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokens::{CachedToken, RoleScopes, TokenCache};
+use tokio::sync::OnceCell;
 use usage::UsageLog;
 use uuid::Uuid;
+
+/// A finished key lookup: the generation it started at, and what it found.
+type KeyLookup = (u64, Option<Arc<CachedKey>>);
 
 /// The engine. One per replica, shared by every transport.
 pub struct Verifier {
@@ -39,6 +45,8 @@ pub struct Verifier {
     /// invalidation ran while it was being read, so a revocation racing a cache miss can never
     /// put the unrevoked copy back.
     generation: AtomicU64,
+    /// Store lookups under way, by key hash (see `load_key`).
+    inflight: Mutex<HashMap<[u8; 32], Arc<OnceCell<KeyLookup>>>>,
     /// When the change feed was last read successfully, in ms since `started` (monotonic:
     /// staleness is about real elapsed time, whatever the wall clock does).
     synced_at: AtomicI64,
@@ -66,6 +74,7 @@ impl Verifier {
             usage: UsageLog::default(),
             synced_at: AtomicI64::new(0),
             generation: AtomicU64::new(0),
+            inflight: Mutex::new(HashMap::new()),
             metrics: VerifyMetrics::new(),
             store,
             clock,
@@ -119,27 +128,9 @@ impl Verifier {
             }
             Lookup::Miss => {
                 self.metrics.cache_misses.increment(1);
-                let generation = self.generation();
-                let found = self
-                    .store
-                    .find_key_by_hash(&hash)
-                    .await
-                    .map_err(VerifyError::Unavailable)?;
-                let cacheable = generation == self.generation();
-                match found {
-                    Some(key) => {
-                        let k = Arc::new(CachedKey::new(key));
-                        if cacheable {
-                            self.keys.insert(hash, k.clone());
-                        }
-                        k
-                    }
-                    None => {
-                        if cacheable {
-                            self.keys.insert_unknown(hash);
-                        }
-                        return Ok(Decision::deny(VerifyReason::InvalidCredential));
-                    }
+                match self.load_key(hash).await? {
+                    Some(k) => k,
+                    None => return Ok(Decision::deny(VerifyReason::InvalidCredential)),
                 }
             }
         };
@@ -183,6 +174,65 @@ impl Verifier {
             principal: Some(Principal::Key(cached)),
             rate_limit: Some(outcome),
         })
+    }
+
+    /// Reads a key on a cache miss. Concurrent misses for one key share one store query (a
+    /// busy key just invalidated, or a burst of one unknown key, costs the store one lookup).
+    /// A lookup that began before an invalidation answers no caller that joined after it and
+    /// is never cached: the generation it started at must still be current.
+    async fn load_key(&self, hash: [u8; 32]) -> Result<Option<Arc<CachedKey>>, VerifyError> {
+        let joined_at = self.generation();
+        let flight = {
+            let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+            inflight
+                .entry(hash)
+                .or_insert_with(|| Arc::new(OnceCell::new()))
+                .clone()
+        };
+        let lookup = flight
+            .get_or_try_init(|| async {
+                let started_at = self.generation();
+                let found = self.store.find_key_by_hash(&hash).await?;
+                Ok::<_, StoreError>((started_at, found.map(|k| Arc::new(CachedKey::new(k)))))
+            })
+            .await
+            .map(|(started_at, found)| (*started_at, found.clone()));
+        let fresh = match lookup {
+            Ok((started_at, found)) if started_at >= joined_at && started_at == self.generation() => Some(found),
+            Ok(_) => None,
+            Err(e) => {
+                self.land(hash, &flight);
+                return Err(VerifyError::Unavailable(e));
+            }
+        };
+        let found = match fresh {
+            Some(found) => {
+                match &found {
+                    Some(k) => self.keys.insert(hash, k.clone()),
+                    None => self.keys.insert_unknown(hash),
+                }
+                found
+            }
+            // Raced an invalidation: ask the store again for this call, and cache nothing.
+            None => {
+                let found = self
+                    .store
+                    .find_key_by_hash(&hash)
+                    .await
+                    .map_err(VerifyError::Unavailable)?;
+                found.map(|k| Arc::new(CachedKey::new(k)))
+            }
+        };
+        self.land(hash, &flight);
+        Ok(found)
+    }
+
+    /// Retires a finished lookup, after its result is cached, so later misses start afresh.
+    fn land(&self, hash: [u8; 32], flight: &Arc<OnceCell<KeyLookup>>) {
+        let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+        if inflight.get(&hash).is_some_and(|f| Arc::ptr_eq(f, flight)) {
+            inflight.remove(&hash);
+        }
     }
 
     async fn verify_token(&self, raw: &str, input: &VerifyInput<'_>) -> Result<Decision, VerifyError> {

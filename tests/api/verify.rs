@@ -298,6 +298,24 @@ async fn unknown_well_formed_keys_are_remembered_briefly() {
 }
 
 #[tokio::test]
+async fn concurrent_misses_for_one_key_share_one_store_lookup() {
+    let app = Spawn::on(Backend::Sqlite).counting().start().await.expect("app");
+    let store = app.counting.clone().expect("counting store");
+    let (owner, secret, _) = keyed(&app, "acme", &[]).await;
+    app.unlimited(&owner).await;
+    let before = store.count("find_key_by_hash");
+    let calls = (0..40).map(|_| verify(&app, &secret, &[], ""));
+    let results = futures::future::join_all(calls).await;
+    assert!(results.iter().all(|r| r.allowed));
+    // One lookup, or two if a call missed the cache just as the first lookup landed.
+    assert!(
+        store.count("find_key_by_hash") - before <= 2,
+        "{} lookups",
+        store.count("find_key_by_hash") - before
+    );
+}
+
+#[tokio::test]
 async fn the_org_bucket_allows_the_burst_then_429s_with_an_exact_retry_after() {
     let app = spawn_app().await;
     let (_, secret, _) = keyed(&app, "acme", &[]).await;
