@@ -539,6 +539,34 @@ async fn users_verify_with_their_roles_scopes_and_tampered_tokens_are_refused() 
         reason(&verify(&app, &swapped, &[], "").await),
         pb::VerifyReason::InvalidCredential
     );
+    // HMAC keyed with the published public key, and a valid signature over a changed audience.
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let claims: serde_json::Value = serde_json::from_slice(&b64.decode(parts[1]).expect("b64")).expect("json");
+    let jwks: serde_json::Value = reqwest::get(format!("{}/.well-known/jwks.json", app.http_addr))
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json");
+    let x = b64.decode(jwks["keys"][0]["x"].as_str().expect("x")).expect("b64");
+    let mut hs = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    hs.kid = jwks["keys"][0]["kid"].as_str().map(str::to_owned);
+    let hmac = jsonwebtoken::encode(&hs, &claims, &jsonwebtoken::EncodingKey::from_secret(&x)).expect("sign");
+    let mut other_aud = claims.clone();
+    other_aud["aud"] = "another-service".into();
+    let wrong_aud = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64.encode(serde_json::to_vec(&other_aud).expect("json")),
+        parts[2]
+    );
+    for forged in [hmac, wrong_aud] {
+        assert_eq!(
+            reason(&verify(&app, &forged, &[], "").await),
+            pb::VerifyReason::InvalidCredential
+        );
+    }
 
     app.clock.advance(Duration::from_secs(3600 + 31));
     assert_eq!(
