@@ -300,6 +300,28 @@ impl TestApp {
             .into_inner()
     }
 
+    /// The published JWKS document.
+    pub async fn jwks(&self) -> serde_json::Value {
+        reqwest::get(format!("{}/.well-known/jwks.json", self.http_addr))
+            .await
+            .expect("jwks")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    /// Exchanges `refresh_token` (with the tests' user agent), expecting success.
+    pub async fn refresh(&self, refresh_token: &str) -> pb::TokenResponse {
+        self.auth()
+            .refresh(pb::RefreshRequest {
+                refresh_token: refresh_token.into(),
+                user_agent: USER_AGENT.into(),
+            })
+            .await
+            .expect("refresh")
+            .into_inner()
+    }
+
     /// The audit events of `token`'s org with `action` (all when empty), newest first.
     pub async fn audit_events(&self, token: &str, action: &str) -> Vec<pb::AuditEvent> {
         self.admin()

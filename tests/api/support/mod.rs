@@ -3,4 +3,5 @@
 pub mod app;
 pub mod counting_store;
 pub mod db;
+pub mod forge;
 pub mod logs;
