@@ -4,10 +4,14 @@
 use crate::config::Config;
 use crate::domain::key_format::KeyHasher;
 use crate::domain::time::{SharedClock, SystemClock};
+use crate::gateway::Gateway;
 use crate::grpc::MAX_MESSAGE_BYTES;
 use crate::grpc::admin::AdminApi;
 use crate::grpc::auth::AuthApi;
+use crate::grpc::ext_authz::ExtAuthzApi;
 use crate::grpc::keys::KeyApi;
+use crate::grpc::rate_limit_service::RateLimitApi;
+use crate::http::HttpState;
 use crate::proto::v1::admin_service_server::AdminServiceServer;
 use crate::proto::v1::auth_service_server::AuthServiceServer;
 use crate::proto::v1::key_service_server::KeyServiceServer;
@@ -19,6 +23,9 @@ use crate::sessions::throttle::LoginThrottle;
 use crate::store::{self, SharedStore};
 use crate::verify::cache::CacheSettings;
 use crate::verify::{Verifier, VerifySettings, feed};
+use axum::serve::ListenerExt;
+use envoy_types::ext_authz::v3::pb::AuthorizationServer;
+use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_server::RateLimitServiceServer;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,11 +41,22 @@ const PUBLISH_DELAY: Duration = Duration::from_secs(300);
 /// How often the gRPC health status follows the store's reachability.
 const HEALTH_EVERY: Duration = Duration::from_secs(5);
 
+/// gRPC methods the gateway listener serves; everything else there is not found.
+const GATEWAY_METHODS: [&str; 5] = [
+    "/gatekey.v1.AuthService/Verify",
+    "/envoy.service.auth.v3.Authorization/Check",
+    "/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit",
+    "/grpc.health.v1.Health/Check",
+    "/grpc.health.v1.Health/Watch",
+];
+
 /// A built, bound, not yet serving gatekey.
 pub struct Application {
     core: Arc<Core>,
+    gateway: Arc<Gateway>,
     grpc: TcpListener,
     http: TcpListener,
+    gateway_listener: Option<TcpListener>,
     shutdown_grace: Duration,
 }
 
@@ -111,12 +129,24 @@ impl Application {
                 remember_me: Duration::from_secs(config.remember_me_ttl_secs),
             },
         });
-        let grpc = TcpListener::bind(config.grpc_addr).await?;
-        let http = TcpListener::bind(config.http_addr).await?;
+        let (settings, descriptors) = config.gateway_settings()?;
+        let gateway = Arc::new(Gateway {
+            verifier: core.verifier.clone(),
+            settings,
+            descriptors,
+        });
+        let grpc = bind("gRPC", config.grpc_addr).await?;
+        let http = bind("HTTP", config.http_addr).await?;
+        let gateway_listener = match config.gateway_addr {
+            Some(addr) => Some(bind("gateway", addr).await?),
+            None => None,
+        };
         Ok(Self {
             core,
+            gateway,
             grpc,
             http,
+            gateway_listener,
             shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
         })
     }
@@ -129,6 +159,15 @@ impl Application {
         Ok(self.http.local_addr()?)
     }
 
+    /// The gateway listener's address, when one is configured.
+    pub fn gateway_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        Ok(self
+            .gateway_listener
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?)
+    }
+
     pub fn core(&self) -> Arc<Core> {
         self.core.clone()
     }
@@ -139,11 +178,17 @@ impl Application {
         let (stop_tx, stop_rx) = watch::channel(false);
         let stop_rx_grace = stop_rx.clone();
         let (health, health_service) = tonic_health::server::health_reporter();
+        let health_for_gateway = health_service.clone();
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
             .build_v1()?;
         let core = self.core.clone();
-        tracing::info!(grpc = %self.grpc_addr()?, http = %self.http_addr()?, "gatekey serving");
+        tracing::info!(
+            grpc = %self.grpc_addr()?,
+            http = %self.http_addr()?,
+            gateway = ?self.gateway_addr()?,
+            "gatekey serving"
+        );
 
         let background = tokio::spawn(background_tasks(core.clone(), health, stop_rx.clone()));
         let follower = tokio::spawn(feed::follow(core.verifier.clone(), stop_rx.clone()));
@@ -164,13 +209,30 @@ impl Application {
             .add_service(
                 AdminServiceServer::new(AdminApi::new(core.clone())).max_decoding_message_size(MAX_MESSAGE_BYTES),
             )
+            .add_service(
+                AuthorizationServer::new(ExtAuthzApi::new(self.gateway.clone()))
+                    .max_decoding_message_size(MAX_MESSAGE_BYTES),
+            )
+            .add_service(
+                RateLimitServiceServer::new(RateLimitApi::new(self.gateway.clone()))
+                    .max_decoding_message_size(MAX_MESSAGE_BYTES),
+            )
             // Our own listener (for port 0) bypasses tonic's nodelay default; without it every
             // response waits for the client's delayed ACK (40 ms) and Verify crawls.
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(self.grpc).with_nodelay(Some(true)),
                 stopped(stop_rx.clone()),
             );
-        let http = axum::serve(self.http, crate::http::router(core.clone())).with_graceful_shutdown(stopped(stop_rx));
+        let state = HttpState {
+            core: core.clone(),
+            gateway: self.gateway.clone(),
+        };
+        let http = axum::serve(
+            self.http.tap_io(nodelay),
+            crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stopped(stop_rx.clone()));
+        let gateway = serve_gateway(self.gateway_listener, state, health_for_gateway, stopped(stop_rx));
 
         let grace = self.shutdown_grace;
         tokio::spawn(async move {
@@ -178,7 +240,7 @@ impl Application {
             tracing::info!("shutting down: draining in-flight calls");
             let _ = stop_tx.send(true);
         });
-        let servers = async { tokio::join!(grpc, http) };
+        let servers = async { tokio::join!(grpc, http, gateway) };
         // Once stopping, in-flight calls get `grace` to finish; after that we close anyway.
         let deadline = async {
             stopped(stop_rx_grace).await;
@@ -194,15 +256,64 @@ impl Application {
         core.verifier.usage.flush(&core.store).await;
         core.store.close().await;
         match outcome {
-            Some((grpc_result, http_result)) => {
+            Some((grpc_result, http_result, gateway_result)) => {
                 grpc_result?;
                 http_result?;
+                gateway_result?;
             }
             None => tracing::warn!("grace period over; stopped with calls still in flight"),
         }
         tracing::info!("gatekey stopped");
         Ok(())
     }
+}
+
+/// Binds `addr`, naming the listener when the address is taken.
+async fn bind(name: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({name} listener): {e}"))
+}
+
+/// Without it every small response waits for the client's delayed ACK.
+fn nodelay(tcp: &mut tokio::net::TcpStream) {
+    let _ = tcp.set_nodelay(true);
+}
+
+/// The gateway listener: the gateway-facing gRPC methods and forward-auth on one port (HTTP/1
+/// and HTTP/2 cleartext), nothing of the admin surface. Resolves at once when not configured.
+async fn serve_gateway(
+    listener: Option<TcpListener>,
+    state: HttpState,
+    health: tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let Some(listener) = listener else {
+        return Ok(());
+    };
+    let grpc = tonic::service::Routes::new(health)
+        .add_service(
+            AuthServiceServer::new(AuthApi::new(state.core.clone())).max_decoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            AuthorizationServer::new(ExtAuthzApi::new(state.gateway.clone()))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            RateLimitServiceServer::new(RateLimitApi::new(state.gateway.clone()))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .into_axum_router();
+    let mut router = crate::http::gateway_routes().with_state(state);
+    for method in GATEWAY_METHODS {
+        router = router.route_service(method, grpc.clone());
+    }
+    axum::serve(
+        listener.tap_io(nodelay),
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop)
+    .await
 }
 
 async fn stopped(mut rx: watch::Receiver<bool>) {

@@ -3,6 +3,9 @@
 //! Secrets (the key pepper and the JWT signing secret) come only from the file or the
 //! environment, never from flags (which show up in `ps`), and are held as `SecretString`.
 
+use crate::gateway::GatewaySettings;
+use crate::gateway::config::{RouteConfig, RouteTable, TrustedProxies};
+use crate::gateway::descriptors::{DescriptorConfig, DescriptorRules};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
@@ -80,6 +83,27 @@ pub struct Config {
     /// How long shutdown waits for in-flight calls.
     #[serde(default = "defaults::shutdown_grace")]
     pub shutdown_grace_secs: u64,
+    /// A listener for the gateway-facing protocols only (Verify, Check, ShouldRateLimit,
+    /// forward-auth, health), so admin calls can stay off the gateway network. Unset: those
+    /// are served on the gRPC and HTTP listeners.
+    #[serde(default)]
+    pub gateway_addr: Option<SocketAddr>,
+    /// Proxies whose `X-Forwarded-For` / `X-Real-IP` forward-auth believes (CIDRs).
+    #[serde(default = "crate::gateway::config::default_trusted_proxies")]
+    pub trusted_proxies: Vec<String>,
+    /// Remove the credential before the upstream sees it (Envoy; forward-auth proxies do it
+    /// in their own configuration).
+    #[serde(default)]
+    pub hide_credentials: bool,
+    /// A query parameter that may carry the credential; unset (the default) accepts none.
+    #[serde(default)]
+    pub query_credential: Option<String>,
+    /// Scopes and cost per route, for gateways that send no per-route settings.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    /// Envoy rate-limit-service rules: descriptor to bucket and policy.
+    #[serde(default)]
+    pub rate_limit_descriptors: Vec<DescriptorConfig>,
 }
 
 mod defaults {
@@ -169,6 +193,10 @@ const ENV_KEYS: &[&str] = &[
     "verify_stale_secs",
     "change_poll_ms",
     "key_cache_max",
+    "gateway_addr",
+    "trusted_proxies",
+    "hide_credentials",
+    "query_credential",
 ];
 
 /// Values given as flags; `None` leaves the lower layers in charge.
@@ -186,6 +214,8 @@ pub struct FlagOverrides {
     pub log_format: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redis_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway_addr: Option<SocketAddr>,
 }
 
 impl Config {
@@ -238,7 +268,30 @@ impl Config {
             (10..=1000).contains(&self.change_poll_ms),
             "change_poll_ms must be between 10 and 1000"
         );
+        self.gateway_settings()?;
         Ok(())
+    }
+
+    /// The gateway adapters' settings and rate-limit-service rules, validated.
+    pub fn gateway_settings(&self) -> anyhow::Result<(GatewaySettings, DescriptorRules)> {
+        let invalid = |v: crate::domain::FieldViolation| anyhow::anyhow!("{}: {}", v.field, v.description);
+        if let Some(name) = &self.query_credential {
+            anyhow::ensure!(
+                !name.is_empty()
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
+                "query_credential must be a query parameter name ([A-Za-z0-9_-])"
+            );
+        }
+        let settings = GatewaySettings {
+            routes: RouteTable::parse(&self.routes).map_err(invalid)?,
+            trusted_proxies: TrustedProxies::parse(&self.trusted_proxies).map_err(invalid)?,
+            hide_credentials: self.hide_credentials,
+            query_credential: self.query_credential.clone(),
+        };
+        let rules = DescriptorRules::parse(&self.rate_limit_descriptors).map_err(invalid)?;
+        Ok((settings, rules))
     }
 
     pub fn database_url(&self) -> &str {

@@ -33,9 +33,13 @@ pub struct ServeArgs {
     /// gRPC listen address [env: GATEKEY_GRPC_ADDR] [default: 127.0.0.1:50051]
     #[arg(long, value_name = "ADDR")]
     grpc_addr: Option<SocketAddr>,
-    /// HTTP (health, JWKS) listen address [env: GATEKEY_HTTP_ADDR] [default: 127.0.0.1:8080]
+    /// HTTP (health, JWKS, metrics, forward-auth) listen address [env: GATEKEY_HTTP_ADDR] [default: 127.0.0.1:8080]
     #[arg(long, value_name = "ADDR")]
     http_addr: Option<SocketAddr>,
+    /// A listener for gateways only: Verify, ext_authz Check, ShouldRateLimit and
+    /// forward-auth, gRPC and HTTP on one port [env: GATEKEY_GATEWAY_ADDR] [default: none]
+    #[arg(long, value_name = "ADDR")]
+    gateway_addr: Option<SocketAddr>,
     /// Do not apply pending migrations at start.
     #[arg(long)]
     no_migrate: bool,
@@ -85,6 +89,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         migrate: args.no_migrate.then_some(false),
         log_format: args.log_format.clone(),
         redis_url: args.redis_url.clone(),
+        gateway_addr: args.gateway_addr,
         ..Default::default()
     };
     let config = match load(&args.store, flags) {

@@ -95,11 +95,22 @@ impl RequiredScopes {
     /// Whether `granted` covers every required scope; a publishable key never passes a scope
     /// that is not a read scope, whatever it holds.
     pub fn satisfied_by(&self, granted: &Scopes, kind: Option<KeyKind>) -> bool {
-        self.0.iter().all(|req| {
-            let write_on_publishable = kind == Some(KeyKind::Publishable) && !req.is_read_only();
-            !write_on_publishable && granted.grants(req.as_str())
-        })
+        self.0.iter().all(|req| covers(granted, kind, req))
     }
+
+    /// The required scopes `granted` does not cover, in the order they were required.
+    pub fn missing<'a>(&'a self, granted: &'a Scopes, kind: Option<KeyKind>) -> impl Iterator<Item = &'a Scope> + 'a {
+        self.0.iter().filter(move |req| !covers(granted, kind, req))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+fn covers(granted: &Scopes, kind: Option<KeyKind>, req: &Scope) -> bool {
+    let write_on_publishable = kind == Some(KeyKind::Publishable) && !req.is_read_only();
+    !write_on_publishable && granted.grants(req.as_str())
 }
 
 /// The rules for an API key before the rate limit, in order: revoked, expired, IP, scopes.

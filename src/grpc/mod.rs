@@ -3,7 +3,9 @@
 pub mod admin;
 pub mod auth;
 pub mod convert;
+pub mod ext_authz;
 pub mod keys;
+pub mod rate_limit_service;
 pub mod request;
 pub mod status;
 pub mod verify;

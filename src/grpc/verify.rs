@@ -8,11 +8,10 @@ use crate::domain::verify::{RequiredScopes, VerifyReason};
 use crate::proto::v1 as pb;
 use crate::ratelimit;
 use crate::service::ServiceError;
-use crate::verify::{Decision, Principal, RateLimitOutcome, Verifier, VerifyError, VerifyInput};
+use crate::verify::{Decision, Principal, RateLimitOutcome, Verifier, VerifyInput};
 use std::net::IpAddr;
 
-/// Most rate-limit units one call may claim.
-pub const MAX_COST: u32 = 1_000_000;
+pub use crate::gateway::config::MAX_COST;
 
 /// Checks the request's shape. The credential itself is never an error: a garbled one is a deny.
 pub fn input(r: &pb::VerifyRequest) -> Result<VerifyInput<'_>, ServiceError> {
@@ -45,10 +44,7 @@ pub fn input(r: &pb::VerifyRequest) -> Result<VerifyInput<'_>, ServiceError> {
 /// Runs one Verify call on `verifier`.
 pub async fn verify(verifier: &Verifier, r: &pb::VerifyRequest) -> Result<pb::VerifyResponse, ServiceError> {
     let input = input(r)?;
-    let decision = verifier.verify(&input).await.map_err(|e| match e {
-        VerifyError::Unavailable(store) => ServiceError::Unavailable(store.into()),
-        VerifyError::Stale => ServiceError::Unavailable(anyhow::anyhow!("change feed unread for too long")),
-    })?;
+    let decision = verifier.verify(&input).await?;
     Ok(response(&decision))
 }
 

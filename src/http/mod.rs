@@ -1,21 +1,45 @@
-//! The HTTP side: liveness, readiness (which touches the store) and JWKS.
+//! The HTTP side: liveness, readiness (which touches the store), JWKS, metrics and
+//! forward-auth.
 
+pub mod forward_auth;
+
+use crate::gateway::Gateway;
 use crate::service::Core;
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use std::sync::Arc;
 
+/// What the HTTP handlers share.
+#[derive(Clone)]
+pub struct HttpState {
+    pub core: Arc<Core>,
+    pub gateway: Arc<Gateway>,
+}
+
+impl FromRef<HttpState> for Arc<Core> {
+    fn from_ref(state: &HttpState) -> Self {
+        state.core.clone()
+    }
+}
+
 /// Routes served on `--http-addr`.
-pub fn router(core: Arc<Core>) -> Router {
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/metrics", get(metrics))
+        .merge(gateway_routes())
+        .with_state(state)
+}
+
+/// Routes served on `--gateway-addr` too: forward-auth and the health probes.
+pub fn gateway_routes() -> Router<HttpState> {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
-        .route("/.well-known/jwks.json", get(jwks))
-        .route("/metrics", get(metrics))
-        .with_state(core)
+        .merge(forward_auth::routes())
 }
 
 /// Ready only when the store answers, so a load balancer stops sending to a replica that

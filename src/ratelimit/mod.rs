@@ -20,6 +20,8 @@ pub enum Bucket {
     Org(OrgId),
     /// A key with its own policy.
     Key(KeyId),
+    /// A rate-limit-service descriptor: a hash of its domain, rule and entries.
+    Descriptor(u64),
 }
 
 impl Bucket {
@@ -28,6 +30,7 @@ impl Bucket {
         match self {
             Bucket::Org(_) => "org",
             Bucket::Key(_) => "key",
+            Bucket::Descriptor(_) => "descriptor",
         }
     }
 
@@ -36,6 +39,7 @@ impl Bucket {
         match self {
             Bucket::Org(id) => format!("gatekey:rl:org:{id}"),
             Bucket::Key(id) => format!("gatekey:rl:key:{id}"),
+            Bucket::Descriptor(h) => format!("gatekey:rl:desc:{h:016x}"),
         }
     }
 }
@@ -78,7 +82,8 @@ pub fn header(bucket: Bucket, verdict: &Verdict) -> String {
     )
 }
 
-fn ceil_secs(d: Duration) -> u64 {
+/// Whole seconds, rounded up.
+pub fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 

@@ -101,3 +101,15 @@ impl From<StoreError> for ServiceError {
         }
     }
 }
+
+impl From<crate::verify::VerifyError> for ServiceError {
+    /// The engine could not answer: the store is needed and unreachable, or unseen too long.
+    fn from(e: crate::verify::VerifyError) -> Self {
+        match e {
+            crate::verify::VerifyError::Unavailable(store) => ServiceError::Unavailable(store.into()),
+            crate::verify::VerifyError::Stale => {
+                ServiceError::Unavailable(anyhow::anyhow!("change feed unread for too long"))
+            }
+        }
+    }
+}

@@ -3,6 +3,7 @@
 use super::cache::{CacheSettings, CachedKey};
 use super::tokens::{CachedToken, RoleScopes};
 use crate::domain::rate_limit::RateLimitPolicy;
+use crate::domain::time::UnixMs;
 use crate::domain::verify::{RequiredScopes, VerifyReason};
 use crate::ratelimit::{Bucket, Verdict};
 use crate::sessions::jwt::LEEWAY_SECS;
@@ -89,6 +90,8 @@ pub struct Decision {
     pub reason: VerifyReason,
     pub principal: Option<Principal>,
     pub rate_limit: Option<RateLimitOutcome>,
+    /// When the credential expired, on an `Expired` denial where it is known.
+    pub expired_at: Option<UnixMs>,
 }
 
 impl Decision {
@@ -96,11 +99,12 @@ impl Decision {
         self.reason == VerifyReason::Ok
     }
 
-    pub(super) fn deny(reason: VerifyReason) -> Self {
+    pub fn deny(reason: VerifyReason) -> Self {
         Self {
             reason,
             principal: None,
             rate_limit: None,
+            expired_at: None,
         }
     }
 }

@@ -39,6 +39,8 @@ pub struct Verifier {
     keys: KeyCache,
     tokens: TokenCache,
     org_limits: Cache<OrgId, RateLimitPolicy>,
+    /// Keys' own policies by id, for rate-limit-service descriptors naming a key.
+    key_limits: Cache<KeyId, Option<RateLimitPolicy>>,
     pub usage: UsageLog,
     pub settings: VerifySettings,
     /// Bumped by every invalidation. A value read from the store is cached only if no
@@ -68,6 +70,10 @@ impl Verifier {
             keys: KeyCache::new(settings.cache),
             tokens: TokenCache::new(settings.max_tokens, settings.token_lifetime),
             org_limits: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(300))
+                .build(),
+            key_limits: Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(300))
                 .build(),
@@ -153,6 +159,7 @@ impl Verifier {
                 reason,
                 principal,
                 rate_limit: None,
+                expired_at: (reason == VerifyReason::Expired).then_some(key.expires_at).flatten(),
             });
         }
         self.ensure_fresh()?;
@@ -173,6 +180,7 @@ impl Verifier {
             reason,
             principal: Some(Principal::Key(cached)),
             rate_limit: Some(outcome),
+            expired_at: None,
         })
     }
 
@@ -252,7 +260,10 @@ impl Verifier {
         let now = self.clock.now();
         let leeway_ms = i64::try_from(LEEWAY_SECS * 1000).unwrap_or(0);
         if now.0 >= token.expires_at_ms.saturating_add(leeway_ms) {
-            return Ok(Decision::deny(VerifyReason::Expired));
+            return Ok(Decision {
+                expired_at: Some(UnixMs(token.expires_at_ms)),
+                ..Decision::deny(VerifyReason::Expired)
+            });
         }
         if self.tokens.revoked_sessions.contains_key(&token.session) {
             return Ok(Decision::deny(VerifyReason::SessionRevoked));
@@ -267,6 +278,7 @@ impl Verifier {
                 reason: VerifyReason::InsufficientScope,
                 principal: Some(principal),
                 rate_limit: None,
+                expired_at: None,
             });
         }
         self.ensure_fresh()?;
@@ -281,6 +293,7 @@ impl Verifier {
             reason,
             principal: Some(principal),
             rate_limit: Some(outcome),
+            expired_at: None,
         })
     }
 
@@ -328,6 +341,32 @@ impl Verifier {
         Ok(Ok(token))
     }
 
+    /// Charges `cost` units of `bucket` under `policy` now: the rate-limit service's entry.
+    pub async fn charge(&self, bucket: Bucket, policy: RateLimitPolicy, cost: u32) -> RateLimitOutcome {
+        self.rate_limit(bucket, policy, cost, self.clock.now()).await
+    }
+
+    /// The bucket and policy Verify charges for key `key` of `org`: its override, else its
+    /// org's. An id that names no key of the org draws from the org's.
+    pub async fn key_limit(&self, org: OrgId, key: KeyId) -> Result<(Bucket, RateLimitPolicy), VerifyError> {
+        let own = match self.key_limits.get(&key) {
+            Some(own) => own,
+            None => {
+                let generation = self.generation();
+                let stored = self.store.get_key(org, key).await.map_err(VerifyError::Unavailable)?;
+                let own = stored.and_then(|k| k.rate_limit);
+                if generation == self.generation() {
+                    self.key_limits.insert(key, own);
+                }
+                own
+            }
+        };
+        match own {
+            Some(policy) => Ok((Bucket::Key(key), policy)),
+            None => Ok((Bucket::Org(org), self.org_policy(org).await?)),
+        }
+    }
+
     async fn rate_limit(&self, bucket: Bucket, policy: RateLimitPolicy, cost: u32, now: UnixMs) -> RateLimitOutcome {
         let verdict = self
             .limiter
@@ -340,7 +379,8 @@ impl Verifier {
         }
     }
 
-    async fn org_policy(&self, org: OrgId) -> Result<RateLimitPolicy, VerifyError> {
+    /// The org's default policy, cached until the change feed says it changed.
+    pub async fn org_policy(&self, org: OrgId) -> Result<RateLimitPolicy, VerifyError> {
         if let Some(p) = self.org_limits.get(&org) {
             return Ok(p);
         }
@@ -416,6 +456,7 @@ impl Verifier {
     pub fn forget_key(&self, id: KeyId) {
         self.invalidating();
         self.keys.forget(id);
+        self.key_limits.invalidate(&id);
     }
 
     /// The session is over: its access tokens are refused from the next call.
@@ -440,6 +481,7 @@ impl Verifier {
         self.tokens.tokens.invalidate_all();
         self.tokens.role_scopes.invalidate_all();
         self.org_limits.invalidate_all();
+        self.key_limits.invalidate_all();
     }
 }
 

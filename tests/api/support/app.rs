@@ -42,6 +42,8 @@ pub enum Backend {
 /// A running server; dropping it shuts it down.
 pub struct TestApp {
     pub http_addr: String,
+    /// `http://127.0.0.1:<port>` of the gRPC listener.
+    pub grpc_addr: String,
     pub channel: Channel,
     pub clock: ManualClock,
     pub core: Arc<Core>,
@@ -161,13 +163,14 @@ impl Spawn {
         let server = tokio::spawn(app.run_until(async {
             let _ = rx.await;
         }));
-        let channel = Channel::from_shared(grpc_addr)
+        let channel = Channel::from_shared(grpc_addr.clone())
             .expect("uri")
             .connect()
             .await
             .expect("connect");
         Some(TestApp {
             http_addr,
+            grpc_addr,
             channel,
             clock,
             core,

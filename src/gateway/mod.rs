@@ -1,0 +1,97 @@
+//! Gateways' own protocols (Envoy ext_authz, Envoy's rate-limit service, HTTP forward-auth
+//! for nginx, Caddy and Traefik) on one request model: each transport turns what its
+//! gateway sends into a [`GatewayRequest`], [`Gateway::check`] asks the Verify engine, and
+//! the transport turns the [`Answer`] back into its protocol. The transports stay thin:
+//! `grpc/ext_authz.rs`, `grpc/rate_limit_service.rs`, `http/forward_auth.rs`.
+
+pub mod answer;
+pub mod config;
+pub mod descriptors;
+pub mod identity;
+pub mod path;
+pub mod request;
+
+pub use answer::Answer;
+pub use config::GatewaySettings;
+pub use identity::Identity;
+pub use request::{Credential, GatewayRequest};
+
+use crate::domain::verify::VerifyReason;
+use crate::ratelimit::Bucket;
+use crate::verify::{Decision, RateLimitOutcome, Verifier, VerifyError, VerifyInput};
+use descriptors::{DescriptorRules, Target};
+use std::sync::Arc;
+
+/// The gateway side of gatekey: settings and the engine they ask.
+pub struct Gateway {
+    pub verifier: Arc<Verifier>,
+    pub settings: GatewaySettings,
+    pub descriptors: DescriptorRules,
+}
+
+impl Gateway {
+    /// Decides one gateway request. Never an error: a misconfigured route and an engine that
+    /// cannot answer are answers too, which each transport maps to its protocol.
+    pub async fn check(&self, req: &GatewayRequest<'_>) -> Answer {
+        let requirement = match req.requirement(&self.settings) {
+            Ok(r) => r,
+            Err(v) => {
+                tracing::warn!(field = %v.field, problem = %v.description, "gateway sent malformed per-route settings");
+                return Answer::misconfigured(&v.field, &v.description);
+            }
+        };
+        let credential = match req.credential(&self.settings) {
+            Credential::None => "",
+            Credential::One(c) => c,
+            Credential::Conflicting => {
+                return Answer::of(
+                    &Decision::deny(VerifyReason::InvalidCredential),
+                    true,
+                    &requirement.scopes,
+                    req.client_ip,
+                );
+            }
+        };
+        let input = VerifyInput {
+            credential,
+            required: requirement.scopes,
+            client_ip: req.client_ip,
+            cost: requirement.cost,
+        };
+        match self.verifier.verify(&input).await {
+            Ok(decision) => Answer::of(&decision, !credential.is_empty(), &input.required, req.client_ip),
+            Err(_) => Answer::unavailable(),
+        }
+    }
+}
+
+/// One descriptor of a rate-limit-service request: its entries and the units it claims.
+pub struct DescriptorRequest<'a> {
+    pub entries: Vec<(&'a str, &'a str)>,
+    pub cost: u32,
+}
+
+impl Gateway {
+    /// Charges each descriptor to its bucket; `None` for a descriptor nothing limits. Every
+    /// matching bucket is charged, over limit or not, as Envoy's reference service does.
+    pub async fn rate_limit(
+        &self,
+        domain: &str,
+        descriptors: &[DescriptorRequest<'_>],
+    ) -> Result<Vec<Option<RateLimitOutcome>>, VerifyError> {
+        let mut outcomes = Vec::with_capacity(descriptors.len());
+        for d in descriptors {
+            let (bucket, policy) = match self.descriptors.target(domain, &d.entries) {
+                None => {
+                    outcomes.push(None);
+                    continue;
+                }
+                Some(Target::Rule { bucket, policy }) => (Bucket::Descriptor(bucket), policy),
+                Some(Target::Org(org)) => (Bucket::Org(org), self.verifier.org_policy(org).await?),
+                Some(Target::Key(org, key)) => self.verifier.key_limit(org, key).await?,
+            };
+            outcomes.push(Some(self.verifier.charge(bucket, policy, d.cost).await));
+        }
+        Ok(outcomes)
+    }
+}

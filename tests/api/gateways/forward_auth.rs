@@ -1,0 +1,82 @@
+//! nginx (`auth_request`) and Caddy 2.6 (`forward_auth`) with the configurations shipped
+//! under `deploy/`, credentials hidden from the upstream by their marked lines.
+
+use super::cases::{self, tenant};
+use super::harness::{Gateway, available, config, free_port, hide_credentials, upstream};
+use crate::support::app::{Backend, Spawn, TestApp};
+use tokio::process::Command;
+
+async fn gatekey() -> TestApp {
+    Spawn::on(Backend::Sqlite).counting().start().await.expect("sqlite")
+}
+
+fn http_addr(app: &TestApp) -> String {
+    app.http_addr.trim_start_matches("http://").to_owned()
+}
+
+async fn every_case(app: &TestApp, gw: &Gateway, name: &str) {
+    let t = tenant(app, name).await;
+    cases::allowed_requests_carry_the_identity(app, &gw.base, &t).await;
+    cases::credential_problems_are_401(app, &gw.base, &t).await;
+    cases::ip_and_scope_problems_are_403(app, &gw.base, &t).await;
+    cases::over_the_limit_is_429(app, &gw.base, &t).await;
+    cases::expired_keys_are_401(app, &gw.base, &t).await;
+    cases::store_down_with_a_cold_cache_fails_closed(app, &gw.base, &t).await;
+}
+
+#[tokio::test]
+async fn nginx_auth_request_enforces_every_decision() {
+    if !available("nginx") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let app = gatekey().await;
+    let listen = free_port();
+    let conf = config(
+        dir.path(),
+        "nginx/nginx.conf",
+        &[
+            ("127.0.0.1:8080", http_addr(&app)),
+            ("127.0.0.1:9000", format!("127.0.0.1:{}", upstream().await)),
+            ("127.0.0.1:10001", format!("127.0.0.1:{listen}")),
+        ],
+    );
+    hide_credentials(&conf);
+    let prefix = dir.path().join("prefix");
+    std::fs::create_dir_all(&prefix).expect("prefix");
+    let mut cmd = Command::new("nginx");
+    cmd.arg("-p")
+        .arg(format!("{}/", prefix.display()))
+        .arg("-c")
+        .arg(&conf)
+        .args(["-e", "stderr", "-g", "daemon off;"]);
+    let gw = Gateway::start(cmd, listen, dir.path().join("nginx.log")).await;
+    every_case(&app, &gw, "nginx").await;
+}
+
+#[tokio::test]
+async fn caddy_forward_auth_enforces_every_decision() {
+    if !available("caddy") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let app = gatekey().await;
+    let listen = free_port();
+    let conf = config(
+        dir.path(),
+        "caddy/Caddyfile",
+        &[
+            ("127.0.0.1:8080", http_addr(&app)),
+            ("127.0.0.1:9000", format!("127.0.0.1:{}", upstream().await)),
+            ("127.0.0.1:10002", format!("127.0.0.1:{listen}")),
+        ],
+    );
+    hide_credentials(&conf);
+    let mut cmd = Command::new("caddy");
+    cmd.args(["run", "--adapter", "caddyfile", "--config"])
+        .arg(&conf)
+        .env("XDG_CONFIG_HOME", dir.path())
+        .env("XDG_DATA_HOME", dir.path());
+    let gw = Gateway::start(cmd, listen, dir.path().join("caddy.log")).await;
+    every_case(&app, &gw, "caddy").await;
+}
