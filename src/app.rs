@@ -302,8 +302,7 @@ async fn serve_gateway(
         .add_service(
             RateLimitServiceServer::new(RateLimitApi::new(state.gateway.clone()))
                 .max_decoding_message_size(MAX_MESSAGE_BYTES),
-        )
-        .into_axum_router();
+        );
     let mut router = crate::http::gateway_routes().with_state(state);
     for method in GATEWAY_METHODS {
         router = router.route_service(method, grpc.clone());

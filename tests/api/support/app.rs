@@ -44,6 +44,8 @@ pub struct TestApp {
     pub http_addr: String,
     /// `http://127.0.0.1:<port>` of the gRPC listener.
     pub grpc_addr: String,
+    /// `http://127.0.0.1:<port>` of the gateway listener, when configured.
+    pub gateway_addr: Option<String>,
     pub channel: Channel,
     pub clock: ManualClock,
     pub core: Arc<Core>,
@@ -158,6 +160,7 @@ impl Spawn {
             .expect("build app");
         let grpc_addr = format!("http://{}", app.grpc_addr().expect("grpc addr"));
         let http_addr = format!("http://{}", app.http_addr().expect("http addr"));
+        let gateway_addr = app.gateway_addr().expect("gateway addr").map(|a| format!("http://{a}"));
         let core = app.core();
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async {
@@ -171,6 +174,7 @@ impl Spawn {
         Some(TestApp {
             http_addr,
             grpc_addr,
+            gateway_addr,
             channel,
             clock,
             core,
