@@ -254,9 +254,12 @@ async fn invalid_checksums_and_cache_hits_never_touch_the_store_and_verify_never
         "no lookup for a bad checksum"
     );
 
+    let started = std::time::Instant::now();
     for _ in 0..200 {
         assert!(verify(&app, &secret, &["cameras.read"], "").await.allowed);
     }
+    // Usage is flushed at most once a second, however slow a loaded machine makes the loop.
+    let flushes_allowed = started.elapsed().as_secs() as usize + 2;
     let after = store.snapshot();
     let delta = |m: &str| after.get(m).copied().unwrap_or(0) - before.get(m).copied().unwrap_or(0);
     assert_eq!(delta("find_key_by_hash"), 1, "one lookup, then cache hits");
@@ -267,7 +270,10 @@ async fn invalid_checksums_and_cache_hits_never_touch_the_store_and_verify_never
     {
         assert_eq!(delta(write), 0, "Verify wrote with {write}");
     }
-    assert!(delta("touch_keys") <= 2, "usage is flushed in batches, not per call");
+    assert!(
+        delta("touch_keys") <= flushes_allowed,
+        "usage is flushed in batches, not per call"
+    );
 
     // The uses were not lost: after a flush the key shows when it was last used.
     tokio::time::sleep(Duration::from_millis(1300)).await;

@@ -9,9 +9,9 @@ use envoy_types::ext_authz::v3::pb::{CheckRequest, HttpResponse};
 use envoy_types::pb::envoy::config::core::v3::{Address, SocketAddress, address};
 use envoy_types::pb::envoy::extensions::common::ratelimit::v3::RateLimitDescriptor;
 use envoy_types::pb::envoy::extensions::common::ratelimit::v3::rate_limit_descriptor::Entry;
+use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Peer, Request as AttrRequest};
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
-use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
 use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_response::Code;
 use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_client::RateLimitServiceClient;
 use envoy_types::pb::envoy::service::ratelimit::v3::{RateLimitRequest, RateLimitResponse};
@@ -49,7 +49,11 @@ fn check_request(headers: &[(&str, &str)], scopes: &str, client_ip: &str) -> Che
 }
 
 async fn channel(addr: &str) -> Channel {
-    Channel::from_shared(addr.to_owned()).expect("uri").connect().await.expect("connect")
+    Channel::from_shared(addr.to_owned())
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect")
 }
 
 #[tokio::test]
@@ -58,32 +62,64 @@ async fn check_denies_in_band_and_answers_unavailable_only_when_it_cannot_decide
     let t = tenant(&app, "authz").await;
     let mut authz = AuthorizationClient::new(app.channel.clone());
 
-    let denied = authz.check(check_request(&[], "", "203.0.113.9")).await.expect("a deny is an answer").into_inner();
+    let denied = authz
+        .check(check_request(&[], "", "203.0.113.9"))
+        .await
+        .expect("a deny is an answer")
+        .into_inner();
     assert_eq!(denied.status.expect("status").code, GrpcCode::Unauthenticated as i32);
-    let Some(HttpResponse::DeniedResponse(d)) = denied.http_response else { panic!("denied response") };
+    let Some(HttpResponse::DeniedResponse(d)) = denied.http_response else {
+        panic!("denied response")
+    };
     assert_eq!(d.status.expect("status").code, 401);
     let body: serde_json::Value = serde_json::from_str(&d.body).expect("json");
     assert_eq!(body["error"]["code"], "MISSING_CREDENTIAL");
 
     let (secret, id) = key(&app, &t, &["cameras.read"], |_| {}).await;
-    let spoofed = [("x-api-key", secret.as_str()), ("x-gatekey-extra", "forged"), ("x-gatekey-org", "forged")];
-    let ok = authz.check(check_request(&spoofed, "cameras.read", "203.0.113.9")).await.expect("allow").into_inner();
+    let spoofed = [
+        ("x-api-key", secret.as_str()),
+        ("x-gatekey-extra", "forged"),
+        ("x-gatekey-org", "forged"),
+    ];
+    let ok = authz
+        .check(check_request(&spoofed, "cameras.read", "203.0.113.9"))
+        .await
+        .expect("allow")
+        .into_inner();
     assert_eq!(ok.status.expect("status").code, 0);
     let metadata = ok.dynamic_metadata.expect("dynamic metadata");
     let field = |k: &str| match metadata.fields.get(k).and_then(|v| v.kind.clone()) {
         Some(envoy_types::pb::google::protobuf::value::Kind::StringValue(s)) => s,
         other => panic!("{k}: {other:?}"),
     };
-    assert_eq!((field("org_id"), field("key_id"), field("role")), (t.org_id.clone(), id, "operator".to_owned()));
-    let Some(HttpResponse::OkResponse(r)) = ok.http_response else { panic!("ok response") };
-    assert_eq!(r.headers_to_remove, vec!["x-gatekey-extra".to_owned()], "forged extras go, identity is overwritten");
-    let org = r.headers.iter().filter_map(|h| h.header.as_ref()).find(|h| h.key == "x-gatekey-org").expect("org header");
+    assert_eq!(
+        (field("org_id"), field("key_id"), field("role")),
+        (t.org_id.clone(), id, "operator".to_owned())
+    );
+    let Some(HttpResponse::OkResponse(r)) = ok.http_response else {
+        panic!("ok response")
+    };
+    assert_eq!(
+        r.headers_to_remove,
+        vec!["x-gatekey-extra".to_owned()],
+        "forged extras go, identity is overwritten"
+    );
+    let org = r
+        .headers
+        .iter()
+        .filter_map(|h| h.header.as_ref())
+        .find(|h| h.key == "x-gatekey-org")
+        .expect("org header");
     assert_eq!(org.value, t.org_id);
 
     let (cold, _) = key(&app, &t, &[], |_| {}).await;
     app.counting.as_ref().expect("counting").set_down(true);
     let err = authz
-        .check(check_request(&[("authorization", &format!("Bearer {cold}"))], "", "203.0.113.9"))
+        .check(check_request(
+            &[("authorization", &format!("Bearer {cold}"))],
+            "",
+            "203.0.113.9",
+        ))
         .await
         .expect_err("no decision without the store");
     app.counting.as_ref().expect("counting").set_down(false);
@@ -103,7 +139,11 @@ fn descriptor(entries: &[(&str, &str)]) -> RateLimitDescriptor {
     }
 }
 
-async fn should(client: &mut RateLimitServiceClient<Channel>, domain: &str, d: RateLimitDescriptor) -> RateLimitResponse {
+async fn should(
+    client: &mut RateLimitServiceClient<Channel>,
+    domain: &str,
+    d: RateLimitDescriptor,
+) -> RateLimitResponse {
     client
         .should_rate_limit(RateLimitRequest {
             domain: domain.into(),
@@ -128,7 +168,10 @@ async fn should_rate_limit_follows_its_rules_and_shares_gatekeys_buckets() {
     let mut rls = RateLimitServiceClient::new(app.channel.clone());
     let from = |ip: &'static str| descriptor(&[("remote_address", ip)]);
     for _ in 0..2 {
-        assert_eq!(should(&mut rls, "edge", from("192.0.2.1")).await.overall_code, Code::Ok as i32);
+        assert_eq!(
+            should(&mut rls, "edge", from("192.0.2.1")).await.overall_code,
+            Code::Ok as i32
+        );
     }
     let over = should(&mut rls, "edge", from("192.0.2.1")).await;
     assert_eq!(over.overall_code, Code::OverLimit as i32);
@@ -136,8 +179,16 @@ async fn should_rate_limit_follows_its_rules_and_shares_gatekeys_buckets() {
     let limit = status.current_limit.as_ref().expect("current limit");
     assert_eq!((limit.requests_per_unit, status.limit_remaining), (2, 0));
     assert!(status.duration_until_reset.is_some());
-    assert!(over.response_headers_to_add.iter().any(|h| h.key == "RateLimit-Policy" && h.value == "\"descriptor\";q=2;w=60"));
-    assert_eq!(should(&mut rls, "edge", from("192.0.2.2")).await.overall_code, Code::Ok as i32, "each value has its own bucket");
+    assert!(
+        over.response_headers_to_add
+            .iter()
+            .any(|h| h.key == "RateLimit-Policy" && h.value == "\"descriptor\";q=2;w=60")
+    );
+    assert_eq!(
+        should(&mut rls, "edge", from("192.0.2.2")).await.overall_code,
+        Code::Ok as i32,
+        "each value has its own bucket"
+    );
     let unmatched = should(&mut rls, "other", from("192.0.2.1")).await;
     assert_eq!(unmatched.overall_code, Code::Ok as i32);
     assert!(unmatched.statuses[0].current_limit.is_none());
@@ -147,14 +198,23 @@ async fn should_rate_limit_follows_its_rules_and_shares_gatekeys_buckets() {
     let (secret, id) = key(&app, &t, &[], |_| {}).await;
     limit_key(&app, &t, &id, 2).await;
     let by_key = descriptor(&[("org_id", &t.org_id), ("key_id", &id)]);
-    assert_eq!(should(&mut rls, "any", by_key.clone()).await.overall_code, Code::Ok as i32);
+    assert_eq!(
+        should(&mut rls, "any", by_key.clone()).await.overall_code,
+        Code::Ok as i32
+    );
     let verify = |secret: String| {
         let app = &app;
         async move { crate::verify::verify(app, &secret, &[], "").await }
     };
-    assert!(verify(secret.clone()).await.allowed, "one unit left after the descriptor's");
+    assert!(
+        verify(secret.clone()).await.allowed,
+        "one unit left after the descriptor's"
+    );
     assert_eq!(verify(secret).await.reason, pb::VerifyReason::RateLimited as i32);
-    assert_eq!(should(&mut rls, "any", by_key).await.overall_code, Code::OverLimit as i32);
+    assert_eq!(
+        should(&mut rls, "any", by_key).await.overall_code,
+        Code::OverLimit as i32
+    );
 }
 
 async fn forward(base: &str, path: &str, headers: &[(&str, &str)]) -> Seen {
@@ -173,7 +233,11 @@ async fn forward(base: &str, path: &str, headers: &[(&str, &str)]) -> Seen {
 #[tokio::test]
 async fn forward_auth_believes_forwarded_addresses_only_from_trusted_proxies() {
     for (trusted, want) in [(json!(["127.0.0.0/8"]), "203.0.113.9"), (json!([]), "127.0.0.1")] {
-        let app = Spawn::on(Backend::Sqlite).set("trusted_proxies", trusted).start().await.expect("sqlite");
+        let app = Spawn::on(Backend::Sqlite)
+            .set("trusted_proxies", trusted)
+            .start()
+            .await
+            .expect("sqlite");
         let t = tenant(&app, "proxies").await;
         let (fenced, _) = key(&app, &t, &[], |r| r.ip_allowlist = vec!["10.0.0.0/8".into()]).await;
         let seen = forward(
@@ -193,16 +257,27 @@ async fn the_nginx_variant_answers_what_auth_request_can_pass_on() {
     let t = tenant(&app, "nginx").await;
     let (secret, id) = key(&app, &t, &[], |_| {}).await;
     limit_key(&app, &t, &id, 1).await;
-    assert_eq!(forward(&app.http_addr, "/v1/forward-auth/nginx", &[("x-api-key", &secret)]).await.status, 200);
+    assert_eq!(
+        forward(&app.http_addr, "/v1/forward-auth/nginx", &[("x-api-key", &secret)])
+            .await
+            .status,
+        200
+    );
     let limited = forward(&app.http_addr, "/v1/forward-auth/nginx", &[("x-api-key", &secret)]).await;
     assert_eq!(limited.status, 403, "auth_request passes only 2xx, 401 and 403");
     assert_eq!(limited.header("x-gatekey-reason"), "RATE_LIMITED");
-    let carried: serde_json::Value = serde_json::from_str(limited.header("x-gatekey-error-body")).expect("body in a header");
+    let carried: serde_json::Value =
+        serde_json::from_str(limited.header("x-gatekey-error-body")).expect("body in a header");
     assert_eq!(carried, limited.body());
     assert!(limited.header("retry-after").parse::<u64>().is_ok());
     let standard = forward(&app.http_addr, "/v1/forward-auth", &[("x-api-key", &secret)]).await;
     assert_eq!((standard.status, standard.code().as_str()), (429, "RATE_LIMITED"));
-    let bad = forward(&app.http_addr, "/v1/forward-auth", &[("x-api-key", &secret), ("x-gatekey-cost", "0")]).await;
+    let bad = forward(
+        &app.http_addr,
+        "/v1/forward-auth",
+        &[("x-api-key", &secret), ("x-gatekey-cost", "0")],
+    )
+    .await;
     assert_eq!((bad.status, bad.code().as_str()), (500, "GATEWAY_MISCONFIGURED"));
 }
 
@@ -235,7 +310,12 @@ async fn the_gateway_listener_serves_the_gateway_protocols_and_nothing_else() {
         .await
         .expect("ShouldRateLimit is served");
     assert_eq!(limited.into_inner().overall_code, Code::Ok as i32);
-    assert_eq!(forward(&base, "/v1/forward-auth", &[("x-api-key", &secret)]).await.status, 200);
+    assert_eq!(
+        forward(&base, "/v1/forward-auth", &[("x-api-key", &secret)])
+            .await
+            .status,
+        200
+    );
     assert_eq!(forward(&base, "/readyz", &[]).await.status, 200);
 
     let login = pb::auth_service_client::AuthServiceClient::new(gw.clone())
