@@ -4,7 +4,7 @@
 
 use crate::gateway::identity::{IDENTITY_HEADERS, is_reserved};
 use crate::gateway::request::{API_KEY, AUTHORIZATION};
-use crate::gateway::{Answer, Gateway, GatewayRequest};
+use crate::gateway::{Answer, Gateway, GatewayRequest, GatewaySettings};
 use envoy_types::ext_authz::v3::pb::{
     Authorization, CheckRequest, CheckResponse, DeniedHttpResponse, HeaderAppendAction, HeaderValue, HeaderValueOption,
     HttpResponse, HttpStatus, OkHttpResponse,
@@ -62,15 +62,11 @@ impl Authorization for ExtAuthzApi {
         if answer.is_unavailable() {
             return Err(Status::unavailable("the authorization service cannot answer right now"));
         }
-        Ok(Response::new(response(
-            &answer,
-            &http.headers,
-            self.gateway.settings.hide_credentials,
-        )))
+        Ok(Response::new(response(&answer, &http.headers, &self.gateway.settings)))
     }
 }
 
-fn response(answer: &Answer, client_headers: &HashMap<String, String>, hide_credentials: bool) -> CheckResponse {
+fn response(answer: &Answer, client_headers: &HashMap<String, String>, settings: &GatewaySettings) -> CheckResponse {
     let Some(identity) = answer.identity.as_ref().filter(|_| answer.allowed()) else {
         return denied(answer);
     };
@@ -82,8 +78,10 @@ fn response(answer: &Answer, client_headers: &HashMap<String, String>, hide_cred
         .filter(|k| is_reserved(k) && !IDENTITY_HEADERS.contains(&k.as_str()))
         .cloned()
         .collect();
-    if hide_credentials {
+    let mut query_parameters_to_remove = Vec::new();
+    if settings.hide_credentials {
         headers_to_remove.extend([AUTHORIZATION.to_owned(), API_KEY.to_owned()]);
+        query_parameters_to_remove.extend(settings.query_credential.clone());
     }
     let metadata = Struct {
         fields: identity
@@ -97,27 +95,34 @@ fn response(answer: &Answer, client_headers: &HashMap<String, String>, hide_cred
             })
             .collect(),
     };
+    // The metadata goes in both places: `CheckResponse.dynamic_metadata` is the current field,
+    // and the deprecated `OkHttpResponse.dynamic_metadata`, which overrides it when set, is
+    // still what older Envoys and tools read. The two are equal, so either reading agrees.
+    #[allow(deprecated, reason = "see above: the same metadata for readers of the old field")]
+    let ok = OkHttpResponse {
+        dynamic_metadata: Some(metadata.clone()),
+        headers,
+        headers_to_remove,
+        query_parameters_to_remove,
+        // Appended: the rate-limit filter or the upstream may state policies of their own,
+        // and RateLimit fields are lists.
+        response_headers_to_add: answer
+            .client_headers
+            .iter()
+            .map(|(k, v)| HeaderValueOption {
+                append_action: HeaderAppendAction::AppendIfExistsOrAdd as i32,
+                ..header(k, v)
+            })
+            .collect(),
+        ..Default::default()
+    };
     CheckResponse {
         status: Some(rpc::Status {
             code: tonic::Code::Ok as i32,
             ..Default::default()
         }),
         dynamic_metadata: Some(metadata),
-        http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
-            headers,
-            headers_to_remove,
-            // Appended: the rate-limit filter or the upstream may state policies of their own,
-            // and RateLimit fields are lists.
-            response_headers_to_add: answer
-                .client_headers
-                .iter()
-                .map(|(k, v)| HeaderValueOption {
-                    append_action: HeaderAppendAction::AppendIfExistsOrAdd as i32,
-                    ..header(k, v)
-                })
-                .collect(),
-            ..Default::default()
-        })),
+        http_response: Some(HttpResponse::OkResponse(ok)),
     }
 }
 

@@ -14,6 +14,7 @@ async fn gatekey() -> TestApp {
     Spawn::on(Backend::Sqlite)
         .counting()
         .set("hide_credentials", json!(true))
+        .set("query_credential", json!("api_key"))
         .set(
             "rate_limit_descriptors",
             json!([{ "domain": "gatekey", "key": "generic_key", "value": "limited", "limit": DESCRIPTOR_LIMIT, "window_secs": 60 }]),
@@ -58,6 +59,23 @@ async fn envoy_ext_authz_enforces_every_decision() {
     cases::over_the_limit_is_429(&app, &gw.base, &t).await;
     cases::expired_keys_are_401(&app, &gw.base, &t).await;
     cases::store_down_with_a_cold_cache_fails_closed(&app, &gw.base, &t).await;
+}
+
+#[tokio::test]
+async fn envoy_takes_a_configured_query_credential_and_hides_it() {
+    if !available("envoy") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let app = gatekey().await;
+    let gw = envoy(&app, dir.path()).await;
+    let t = tenant(&app, "query").await;
+    let (secret, id) = cases::key(&app, &t, &[], |_| {}).await;
+    let echo = get(&gw.base, &format!("/api/x?page=2&api_key={secret}"), &[])
+        .await
+        .echo();
+    assert_eq!(echo.header("x-gatekey-key-id"), Some(id.as_str()));
+    assert_eq!(echo.query, "page=2", "the credential never reaches the upstream");
 }
 
 #[tokio::test]

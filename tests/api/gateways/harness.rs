@@ -41,6 +41,7 @@ pub fn free_port() -> u16 {
 #[derive(Debug, serde::Deserialize)]
 pub struct Echo {
     pub path: String,
+    pub query: String,
     pub headers: BTreeMap<String, String>,
 }
 
@@ -68,7 +69,7 @@ pub async fn upstream() -> u16 {
                 })
                 .or_insert(value);
         }
-        axum::Json(serde_json::json!({ "path": req.uri().path(), "headers": headers }))
+        axum::Json(serde_json::json!({ "path": req.uri().path(), "query": req.uri().query().unwrap_or_default(), "headers": headers }))
     }));
     tokio::spawn(async move { axum::serve(listener, app).await });
     port
