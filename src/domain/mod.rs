@@ -2,6 +2,7 @@
 
 pub mod api_key;
 pub mod audit;
+pub mod credential;
 pub mod fields;
 pub mod ids;
 pub mod ip;

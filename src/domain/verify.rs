@@ -106,6 +106,16 @@ impl RequiredScopes {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Every scope of `self` and of `other`, each once.
+    pub fn union(mut self, other: &RequiredScopes) -> Self {
+        for s in &other.0 {
+            if !self.0.contains(s) {
+                self.0.push(s.clone());
+            }
+        }
+        self
+    }
 }
 
 fn covers(granted: &Scopes, kind: Option<KeyKind>, req: &Scope) -> bool {

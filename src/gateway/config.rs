@@ -67,6 +67,9 @@ impl RouteTable {
             if !e.path.starts_with('/') {
                 return Err(FieldViolation::new(field("path"), "must start with `/`"));
             }
+            if e.path.matches("**").count() > 1 {
+                return Err(FieldViolation::new(field("path"), "may hold `**` once"));
+            }
             let scopes = RequiredScopes::parse(&field("scopes"), &e.scopes)?;
             let cost = check_cost(&field("cost"), e.cost)?;
             routes.push(Route {
@@ -78,15 +81,37 @@ impl RouteTable {
         Ok(Self(routes))
     }
 
-    /// The requirement of the first route matching `method` and the normalised `path`.
-    pub fn find(&self, method: &str, path: &str) -> Option<&RouteRequirement> {
-        self.0
-            .iter()
-            .find(|r| {
-                r.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method)) && path::matches(&r.pattern, path)
-            })
-            .map(|r| &r.requirement)
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
+
+    /// What a request needs: under each reading of its path (see [`path::readings`]) the
+    /// first matching route, and of those every scope and the highest cost. `None` when no
+    /// route matches any reading.
+    pub fn find(&self, method: &str, uri: &str) -> Option<RouteRequirement> {
+        let mut found: Option<RouteRequirement> = None;
+        for reading in path::readings(uri) {
+            let Some(route) = self.0.iter().find(|r| {
+                r.method.as_deref().is_none_or(|m| method_matches(m, method)) && path::matches(&r.pattern, &reading)
+            }) else {
+                continue;
+            };
+            let req = &route.requirement;
+            found = Some(match found {
+                None => req.clone(),
+                Some(f) => RouteRequirement {
+                    scopes: f.scopes.union(&req.scopes),
+                    cost: f.cost.max(req.cost),
+                },
+            });
+        }
+        found
+    }
+}
+
+/// A rule for `GET` covers `HEAD`, which servers answer as a `GET` without the body.
+fn method_matches(rule: &str, method: &str) -> bool {
+    rule.eq_ignore_ascii_case(method) || (rule == "GET" && method.eq_ignore_ascii_case("HEAD"))
 }
 
 /// A cost within `1..=MAX_COST`.
@@ -181,6 +206,35 @@ mod tests {
         assert_eq!(table.find("post", "/v1/cameras/7").map(|r| r.cost), Some(5));
         assert_eq!(table.find("GET", "/v1/cameras/7").map(|r| r.cost), Some(1));
         assert!(table.find("GET", "/v1/leads").is_none());
+    }
+
+    #[test]
+    fn every_reading_of_a_path_is_held_to_its_rules() {
+        let table = RouteTable::parse(&[
+            route("GET", "/v1/cameras/**", &["cameras.read"], 2),
+            route("*", "/v1/leads/**", &["leads.read"], 1),
+        ])
+        .expect("valid");
+        let scopes = |s: &[&str]| {
+            RequiredScopes::parse("s", &s.iter().map(|x| x.to_string()).collect::<Vec<_>>()).expect("valid")
+        };
+        for sneaky in ["/v1/cameras/%2e%2e/leads/1", "/v1/cameras/7/..%2F..%2Fleads/1"] {
+            let got = table.find("GET", sneaky).expect("matched");
+            assert_eq!(got.scopes, scopes(&["cameras.read", "leads.read"]), "{sneaky}");
+            assert_eq!(got.cost, 2);
+        }
+        for sneaky in ["/V1/CAMERAS/7", "/v1/cameras;x/7", "/v1//cameras/7"] {
+            assert_eq!(
+                table.find("GET", sneaky).map(|r| r.scopes),
+                Some(scopes(&["cameras.read"])),
+                "{sneaky}"
+            );
+        }
+        assert!(table.find("HEAD", "/v1/cameras/7").is_some(), "a GET rule covers HEAD");
+        assert!(
+            RouteTable::parse(&[route("*", "/a/**/b/**", &[], 1)]).is_err(),
+            "one `**` at most"
+        );
     }
 
     #[test]

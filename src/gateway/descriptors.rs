@@ -1,7 +1,9 @@
 //! Envoy's global rate-limit protocol on gatekey's limiter: which bucket and policy a
-//! descriptor draws from. Rules come from `[[rate_limit_descriptors]]`; a descriptor that
-//! names gatekey's own `org_id` (and `key_id`), as the ext_authz dynamic metadata gives them,
-//! uses that org's (or key's) policy and the very bucket Verify uses.
+//! descriptor draws from, by the rules of `[[rate_limit_descriptors]]`. A rule on the key
+//! `org_id` opts a domain into gatekey's own buckets: a descriptor naming an existing org (as
+//! the ext_authz dynamic metadata gives it), and optionally one of its keys, then draws from
+//! the very bucket Verify charges, under that org's (or key's) policy. Without such a rule no
+//! caller can charge an org's budget through this protocol.
 
 use crate::domain::FieldViolation;
 use crate::domain::ids::{KeyId, OrgId};
@@ -11,27 +13,40 @@ use sha2::{Digest, Sha256};
 use std::time::Duration;
 use uuid::Uuid;
 
+/// Most descriptors one request may carry, and entries one descriptor may have.
+pub const MAX_DESCRIPTORS: usize = 64;
+pub const MAX_ENTRIES: usize = 16;
+
+/// The descriptor key that opts a domain into gatekey's org (and key) buckets.
+pub const ORG_KEY: &str = "org_id";
+const KEY_KEY: &str = "key_id";
+
 /// One `[[rate_limit_descriptors]]` entry as written in the config file.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DescriptorConfig {
     /// The rate-limit filter's `domain`.
     pub domain: String,
-    /// A descriptor entry key, e.g. `generic_key`, `remote_address`, `header_match`.
+    /// A descriptor entry key, e.g. `generic_key`, `remote_address`, `header_match`; or
+    /// `org_id` for gatekey's own buckets (then no `value`, `limit`, `window_secs`, `burst`).
     pub key: String,
     /// The entry's value; absent means any value, each value with a bucket of its own.
     #[serde(default)]
     pub value: Option<String>,
-    pub limit: u32,
-    #[serde(default = "minute")]
-    pub window_secs: u64,
+    #[serde(default)]
+    pub limit: Option<u32>,
+    #[serde(default)]
+    pub window_secs: Option<u64>,
     /// Defaults to `limit`: a full window's worth at once, as a fixed-window service allows.
     #[serde(default)]
     pub burst: Option<u32>,
 }
 
-fn minute() -> u64 {
-    60
+#[derive(Debug, Clone)]
+enum Limit {
+    Fixed(RateLimitPolicy),
+    /// gatekey's own org and key policies.
+    Own,
 }
 
 #[derive(Debug, Clone)]
@@ -39,7 +54,7 @@ struct Rule {
     domain: String,
     key: String,
     value: Option<String>,
-    policy: RateLimitPolicy,
+    limit: Limit,
 }
 
 /// The configured rules, in order: the first that matches an entry of a descriptor wins.
@@ -49,7 +64,7 @@ pub struct DescriptorRules(Vec<Rule>);
 /// What one descriptor draws from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
-    /// A configured rule: its policy and a bucket of the descriptor's own.
+    /// A configured rule: its policy and a bucket of the matched entry's own.
     Rule { bucket: u64, policy: RateLimitPolicy },
     /// The org's policy and bucket, as Verify uses them.
     Org(OrgId),
@@ -65,61 +80,73 @@ impl DescriptorRules {
             if e.domain.trim().is_empty() || e.key.trim().is_empty() {
                 return Err(FieldViolation::new(field, "`domain` and `key` must not be empty"));
             }
-            let policy = RateLimitPolicy::new(
-                &field,
-                e.limit,
-                Duration::from_secs(e.window_secs),
-                e.burst.unwrap_or(e.limit),
-            )?;
+            let limit = if e.key == ORG_KEY {
+                if e.value.is_some() || e.limit.is_some() || e.window_secs.is_some() || e.burst.is_some() {
+                    return Err(FieldViolation::new(
+                        field,
+                        "an `org_id` rule uses the org's own policy: no value, limit, window_secs or burst",
+                    ));
+                }
+                Limit::Own
+            } else {
+                let limit = e
+                    .limit
+                    .ok_or_else(|| FieldViolation::new(format!("{field}.limit"), "is required"))?;
+                Limit::Fixed(RateLimitPolicy::new(
+                    &field,
+                    limit,
+                    Duration::from_secs(e.window_secs.unwrap_or(60)),
+                    e.burst.unwrap_or(limit),
+                )?)
+            };
             rules.push(Rule {
                 domain: e.domain.clone(),
                 key: e.key.clone(),
                 value: e.value.clone(),
-                policy,
+                limit,
             });
         }
         Ok(Self(rules))
     }
 
     /// The target of a descriptor (its entries as key/value pairs), `None` when nothing
-    /// limits it. gatekey's own `org_id` / `key_id` entries come first.
-    pub fn target<'a>(&self, domain: &str, entries: &[(&'a str, &'a str)]) -> Option<Target> {
-        let find = |name: &str| {
+    /// limits it.
+    pub fn target(&self, domain: &str, entries: &[(&str, &str)]) -> Option<Target> {
+        let (index, rule, value) = self.0.iter().enumerate().find_map(|(i, r)| {
+            if r.domain != domain {
+                return None;
+            }
             entries
                 .iter()
-                .find(|(k, _)| *k == name)
-                .and_then(|(_, v)| Uuid::parse_str(v).ok())
-        };
-        match (find("org_id"), find("key_id")) {
-            (Some(org), Some(key)) => return Some(Target::Key(OrgId(org), KeyId(key))),
-            (Some(org), None) => return Some(Target::Org(OrgId(org))),
-            _ => {}
-        }
-        let (index, rule) = self.0.iter().enumerate().find(|(_, r)| {
-            r.domain == domain
-                && entries
-                    .iter()
-                    .any(|(k, v)| *k == r.key && r.value.as_deref().is_none_or(|want| want == *v))
+                .find(|(k, v)| *k == r.key && r.value.as_deref().is_none_or(|want| want == *v))
+                .map(|(_, v)| (i, r, *v))
         })?;
-        Some(Target::Rule {
-            bucket: bucket_of(domain, index, entries),
-            policy: rule.policy,
-        })
+        match rule.limit {
+            Limit::Fixed(policy) => Some(Target::Rule {
+                bucket: bucket_of(domain, index, value),
+                policy,
+            }),
+            Limit::Own => {
+                let org = OrgId(Uuid::parse_str(value).ok()?);
+                let key = entries
+                    .iter()
+                    .find(|(k, _)| *k == KEY_KEY)
+                    .and_then(|(_, v)| Uuid::parse_str(v).ok());
+                Some(key.map_or(Target::Org(org), |k| Target::Key(org, KeyId(k))))
+            }
+        }
     }
 }
 
-/// A stable hash (replicas sharing Redis must agree) of what identifies a bucket.
-fn bucket_of(domain: &str, rule: usize, entries: &[(&str, &str)]) -> u64 {
+/// A stable hash (replicas sharing Redis must agree) of what identifies a bucket: the rule
+/// and the value of the entry it matched, whatever other entries the descriptor carries.
+fn bucket_of(domain: &str, rule: usize, value: &str) -> u64 {
     let mut h = Sha256::new();
+    // Lengths first, so no two inputs run together into the same bytes.
+    h.update(domain.len().to_le_bytes());
     h.update(domain.as_bytes());
     h.update(rule.to_le_bytes());
-    for (k, v) in entries {
-        // Lengths first, so no two lists of entries run together into the same bytes.
-        h.update(k.len().to_le_bytes());
-        h.update(k.as_bytes());
-        h.update(v.len().to_le_bytes());
-        h.update(v.as_bytes());
-    }
+    h.update(value.as_bytes());
     let digest = h.finalize();
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
@@ -130,24 +157,40 @@ fn bucket_of(domain: &str, rule: usize, entries: &[(&str, &str)]) -> u64 {
 mod tests {
     use super::*;
 
+    fn fixed(
+        domain: &str,
+        key: &str,
+        value: Option<&str>,
+        limit: u32,
+        window_secs: u64,
+        burst: Option<u32>,
+    ) -> DescriptorConfig {
+        DescriptorConfig {
+            domain: domain.into(),
+            key: key.into(),
+            value: value.map(str::to_owned),
+            limit: Some(limit),
+            window_secs: Some(window_secs),
+            burst,
+        }
+    }
+
+    fn own(domain: &str) -> DescriptorConfig {
+        DescriptorConfig {
+            domain: domain.into(),
+            key: ORG_KEY.into(),
+            value: None,
+            limit: None,
+            window_secs: None,
+            burst: None,
+        }
+    }
+
     fn rules() -> DescriptorRules {
         DescriptorRules::parse(&[
-            DescriptorConfig {
-                domain: "edge".into(),
-                key: "generic_key".into(),
-                value: Some("limited".into()),
-                limit: 5,
-                window_secs: 60,
-                burst: None,
-            },
-            DescriptorConfig {
-                domain: "edge".into(),
-                key: "remote_address".into(),
-                value: None,
-                limit: 100,
-                window_secs: 1,
-                burst: Some(10),
-            },
+            fixed("edge", "generic_key", Some("limited"), 5, 60, None),
+            fixed("edge", "remote_address", None, 100, 1, Some(10)),
+            own("tenants"),
         ])
         .expect("valid")
     }
@@ -164,41 +207,55 @@ mod tests {
     }
 
     #[test]
-    fn any_value_rules_give_each_value_its_own_bucket() {
+    fn the_matched_entry_alone_names_the_bucket() {
         let r = rules();
         let a = r.target("edge", &[("remote_address", "192.0.2.1")]);
         let b = r.target("edge", &[("remote_address", "192.0.2.2")]);
         assert!(matches!(a, Some(Target::Rule { .. })));
-        assert_ne!(a, b);
+        assert_ne!(a, b, "each value of an any-value rule has its own bucket");
         assert_eq!(a, r.target("edge", &[("remote_address", "192.0.2.1")]));
+        // Extra entries do not split a fixed rule's bucket (the limit is not multiplied).
+        assert_eq!(
+            r.target("edge", &[("generic_key", "limited"), ("path", "/a")]),
+            r.target("edge", &[("generic_key", "limited"), ("path", "/b")])
+        );
     }
 
     #[test]
-    fn gatekeys_own_ids_use_its_buckets() {
+    fn gatekeys_own_buckets_only_where_a_rule_opts_in() {
         let r = rules();
         let org = Uuid::now_v7().to_string();
         let key = Uuid::now_v7().to_string();
-        assert!(matches!(r.target("any", &[("org_id", &org)]), Some(Target::Org(_))));
+        assert!(
+            r.target("edge", &[("org_id", &org)]).is_none(),
+            "no org_id rule in this domain"
+        );
+        assert!(matches!(r.target("tenants", &[("org_id", &org)]), Some(Target::Org(_))));
         assert!(matches!(
-            r.target("any", &[("org_id", &org), ("key_id", &key)]),
+            r.target("tenants", &[("org_id", &org), ("key_id", &key)]),
             Some(Target::Key(..))
         ));
-        assert!(r.target("any", &[("org_id", "not-a-uuid")]).is_none());
+        assert!(r.target("tenants", &[("org_id", "not-a-uuid")]).is_none());
     }
 
     #[test]
     fn bad_rules_are_refused() {
-        let mut bad = DescriptorConfig {
-            domain: "edge".into(),
-            key: "k".into(),
-            value: None,
-            limit: 0,
-            window_secs: 60,
-            burst: None,
-        };
+        let mut bad = fixed("edge", "k", None, 0, 60, None);
         assert!(DescriptorRules::parse(std::slice::from_ref(&bad)).is_err());
-        bad.limit = 1;
+        bad.limit = Some(1);
         bad.key = String::new();
-        assert!(DescriptorRules::parse(&[bad]).is_err());
+        assert!(DescriptorRules::parse(std::slice::from_ref(&bad)).is_err());
+        bad.key = "k".into();
+        bad.limit = None;
+        assert!(
+            DescriptorRules::parse(std::slice::from_ref(&bad)).is_err(),
+            "a limit is required"
+        );
+        let mut org = own("d");
+        org.limit = Some(5);
+        assert!(
+            DescriptorRules::parse(&[org]).is_err(),
+            "org rules take the org's policy"
+        );
     }
 }

@@ -17,9 +17,16 @@ pub const IDENTITY_HEADERS: [&str; 8] = [
     "x-gatekey-environment",
 ];
 
-/// Every header in gatekey's namespace is gatekey's: a client may set none of them.
+/// Every header in gatekey's namespace is gatekey's: a client may set none of them, nor the
+/// spellings with another separator (`X_Gatekey_Org`, `x.gatekey.org`), which CGI-style
+/// upstreams (PHP, Rack) read as the same name.
 pub fn is_reserved(header: &str) -> bool {
-    header.get(..10).is_some_and(|p| p.eq_ignore_ascii_case("x-gatekey-"))
+    let b = header.as_bytes();
+    let separator = |i: usize| b.get(i).is_some_and(|c| !c.is_ascii_alphanumeric());
+    b.first().is_some_and(|c| c.eq_ignore_ascii_case(&b'x'))
+        && separator(1)
+        && b.get(2..9).is_some_and(|w| w.eq_ignore_ascii_case(b"gatekey"))
+        && separator(9)
 }
 
 /// The allowed caller.
@@ -105,6 +112,9 @@ mod tests {
     fn the_whole_namespace_is_reserved() {
         assert!(is_reserved("X-Gatekey-Org"));
         assert!(is_reserved("x-gatekey-anything"));
+        assert!(is_reserved("X_Gatekey_Key_Id"));
+        assert!(is_reserved("x.gatekey.org"));
+        assert!(!is_reserved("x-gatekey"));
         assert!(!is_reserved("x-gatekeeper"));
         assert!(!is_reserved("authorization"));
     }

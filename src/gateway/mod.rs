@@ -81,16 +81,17 @@ impl Gateway {
     ) -> Result<Vec<Option<RateLimitOutcome>>, VerifyError> {
         let mut outcomes = Vec::with_capacity(descriptors.len());
         for d in descriptors {
-            let (bucket, policy) = match self.descriptors.target(domain, &d.entries) {
-                None => {
-                    outcomes.push(None);
-                    continue;
-                }
-                Some(Target::Rule { bucket, policy }) => (Bucket::Descriptor(bucket), policy),
-                Some(Target::Org(org)) => (Bucket::Org(org), self.verifier.org_policy(org).await?),
+            // An org or key that does not exist limits nothing, and makes no bucket.
+            let target = match self.descriptors.target(domain, &d.entries) {
+                None => None,
+                Some(Target::Rule { bucket, policy }) => Some((Bucket::Descriptor(bucket), policy)),
+                Some(Target::Org(org)) => self.verifier.org_limit(org).await?.map(|p| (Bucket::Org(org), p)),
                 Some(Target::Key(org, key)) => self.verifier.key_limit(org, key).await?,
             };
-            outcomes.push(Some(self.verifier.charge(bucket, policy, d.cost).await));
+            outcomes.push(match target {
+                Some((bucket, policy)) => Some(self.verifier.charge(bucket, policy, d.cost).await),
+                None => None,
+            });
         }
         Ok(outcomes)
     }

@@ -1,18 +1,34 @@
-//! Request paths as the route table sees them: normalised the way an upstream would resolve
-//! them, so `/v1/x/../admin` or `/v1/%61dmin` cannot slip past a rule for `/v1/admin/**`.
+//! Request paths as the route table sees them. An upstream may read a path in several ways
+//! (decoded or not, `..` applied or not, `;params` dropped or not, any letter case), so a
+//! request is matched under each reading and every rule that matches any of them applies:
+//! `/v1/x/../admin`, `/v1/%61dmin`, `/V1/ADMIN` or `/v1/admin;x` cannot slip past a rule for
+//! `/v1/admin/**`.
 
-/// The path of `uri` (query and fragment dropped), percent-decoded, with empty and `.`
-/// segments removed and `..` applied. Always starts with `/`.
-pub fn normalize(uri: &str) -> String {
-    let path = uri.split(['?', '#']).next().unwrap_or_default();
-    // An absolute-form target (`http://host/path`) carries its path after the authority.
-    let path = match path.find("://") {
-        Some(i) => path[i + 3..].find('/').map_or("/", |j| &path[i + 3 + j..]),
-        None => path,
+/// The readings of `uri`'s path (query and fragment dropped).
+pub fn readings(uri: &str) -> Vec<String> {
+    let raw = uri.split(['?', '#']).next().unwrap_or_default();
+    // Only an absolute-form target (`http://host/path`) carries a scheme; a `://` inside a
+    // path is part of the path.
+    let raw = match raw.find("://") {
+        Some(i) if !raw.starts_with('/') => raw[i + 3..].find('/').map_or("/", |j| &raw[i + 3 + j..]),
+        _ => raw,
     };
-    let decoded = percent_decode(path);
+    let decoded = normalize(&percent_decode(raw));
+    let mut out = vec![raw.to_owned(), decoded];
+    for i in 0..out.len() {
+        if out[i].contains(';') {
+            let plain = without_params(&out[i]);
+            out.push(plain);
+        }
+    }
+    out.dedup();
+    out
+}
+
+/// `path` with empty and `.` segments removed and `..` applied. Always starts with `/`.
+pub fn normalize(path: &str) -> String {
     let mut segments: Vec<&str> = Vec::new();
-    for segment in decoded.split('/') {
+    for segment in path.split('/') {
         match segment {
             "" | "." => {}
             ".." => {
@@ -21,15 +37,23 @@ pub fn normalize(uri: &str) -> String {
             s => segments.push(s),
         }
     }
-    let mut out = String::with_capacity(decoded.len() + 1);
+    let mut out = String::with_capacity(path.len() + 1);
     for s in &segments {
         out.push('/');
         out.push_str(s);
     }
-    if out.is_empty() || (decoded.ends_with('/') && !segments.is_empty()) {
+    if out.is_empty() || (path.ends_with('/') && !segments.is_empty()) {
         out.push('/');
     }
     out
+}
+
+/// Each segment without its `;parameters` (as servlet containers read them).
+fn without_params(path: &str) -> String {
+    path.split('/')
+        .map(|seg| seg.split(';').next().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn percent_decode(s: &str) -> String {
@@ -57,10 +81,15 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Whether `path` matches `pattern`: `*` matches any run of characters within one segment,
-/// `**` any run including `/`; everything else matches itself. `/x/**` covers `/x` too.
+/// Whether `path` matches `pattern`, ignoring ASCII case: `*` matches any run of characters
+/// within one segment, `**` any run including `/`; everything else matches itself. `/x/**`
+/// covers `/x` too. Patterns hold at most one `**` (checked at start), which keeps matching
+/// linear in the path for each `*`.
 pub fn matches(pattern: &str, path: &str) -> bool {
-    pattern.strip_suffix("/**").is_some_and(|base| base == path) || glob(pattern.as_bytes(), path.as_bytes())
+    pattern
+        .strip_suffix("/**")
+        .is_some_and(|base| base.eq_ignore_ascii_case(path))
+        || glob(pattern.as_bytes(), path.as_bytes())
 }
 
 fn glob(p: &[u8], s: &[u8]) -> bool {
@@ -71,7 +100,7 @@ fn glob(p: &[u8], s: &[u8]) -> bool {
             let segment_end = s.iter().position(|&b| b == b'/').unwrap_or(s.len());
             (0..=segment_end).any(|i| glob(rest, &s[i..]))
         }
-        [c, rest @ ..] => s.first() == Some(c) && glob(rest, &s[1..]),
+        [c, rest @ ..] => s.first().is_some_and(|b| b.eq_ignore_ascii_case(c)) && glob(rest, &s[1..]),
     }
 }
 
@@ -79,24 +108,41 @@ fn glob(p: &[u8], s: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn paths_are_normalised_before_matching() {
-        assert_eq!(normalize("/v1/cameras?x=1"), "/v1/cameras");
-        assert_eq!(normalize("/v1//cameras/./7/"), "/v1/cameras/7/");
-        assert_eq!(normalize("/v1/leads/../admin/x"), "/v1/admin/x");
-        assert_eq!(normalize("/v1/%61dmin/%2e%2e/admin"), "/v1/admin");
-        assert_eq!(normalize("/../../etc"), "/etc");
-        assert_eq!(normalize(""), "/");
-        assert_eq!(normalize("http://api.test/v1/x?y"), "/v1/x");
+    fn reads_as(uri: &str, want: &str) -> bool {
+        readings(uri).iter().any(|r| r == want)
     }
 
     #[test]
-    fn globs_match_segments_and_rests() {
+    fn paths_are_read_every_way_an_upstream_might() {
+        assert_eq!(readings("/v1/cameras?x=1"), vec!["/v1/cameras"]);
+        assert!(reads_as("/v1//cameras/./7/", "/v1/cameras/7/"));
+        assert!(reads_as("/v1/leads/../admin/x", "/v1/admin/x"));
+        assert!(reads_as("/v1/%61dmin/%2e%2e/admin", "/v1/admin"));
+        assert!(
+            reads_as("/v1/cameras/%2e%2e/leads", "/v1/cameras/%2e%2e/leads"),
+            "undecoded too"
+        );
+        assert!(reads_as("/v1/cameras;x/7", "/v1/cameras/7"));
+        assert!(reads_as("/../../etc", "/etc"));
+        assert!(reads_as("", "/"));
+        assert!(reads_as("http://api.test/v1/x?y", "/v1/x"));
+        for uri in ["/v1/cameras/7;a://h", "/v1/cameras/x://h/public"] {
+            let all = readings(uri);
+            assert!(
+                all.iter().all(|r| matches("/v1/cameras/**", r)),
+                "a `://` in a path is no scheme: {all:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn globs_match_segments_and_rests_in_any_case() {
         assert!(matches("/v1/cameras/*/feed", "/v1/cameras/7/feed"));
         assert!(!matches("/v1/cameras/*/feed", "/v1/cameras/7/8/feed"));
         assert!(matches("/v1/admin/**", "/v1/admin/users/1"));
         assert!(matches("/v1/admin/**", "/v1/admin/"));
         assert!(matches("/v1/admin/**", "/v1/admin"));
+        assert!(matches("/v1/admin/**", "/V1/ADMIN/x"));
         assert!(!matches("/v1/admin/**", "/v1/administrators"));
         assert!(matches("/v1/*.json", "/v1/a.json"));
         assert!(matches("/exact", "/exact"));

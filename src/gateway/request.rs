@@ -2,8 +2,8 @@
 //! requirement and a client address, whatever protocol carried it.
 
 use super::config::{GatewaySettings, RouteRequirement, TrustedProxies, canonical, check_cost};
-use super::path;
 use crate::domain::FieldViolation;
+use crate::domain::credential::Authorization;
 use crate::domain::verify::RequiredScopes;
 use std::net::{IpAddr, SocketAddr};
 
@@ -16,9 +16,10 @@ pub const API_KEY: &str = "x-api-key";
 pub struct GatewayRequest<'a> {
     pub authorization: Option<&'a str>,
     pub api_key: Option<&'a str>,
-    /// The original request's method and URI (path and query).
+    /// The original request's method and URI (path and query); `None` when the gateway did
+    /// not say (then only a configuration without a route table can decide).
     pub method: &'a str,
-    pub uri: &'a str,
+    pub uri: Option<&'a str>,
     /// The gateway's per-route settings, when it sent any.
     pub route_scopes: Option<&'a str>,
     pub route_cost: Option<&'a str>,
@@ -57,14 +58,16 @@ impl<'a> GatewayRequest<'a> {
         if self.repeated_credential {
             return Credential::Conflicting;
         }
-        let bearer = self.authorization.and_then(bearer_token);
+        let bearer = self.authorization.and_then(|v| Authorization::parse(v).token());
         let header_key = self.api_key.map(str::trim).filter(|k| !k.is_empty());
         let query = settings
             .query_credential
             .as_deref()
-            .and_then(|name| query_param(self.uri, name));
+            .zip(self.uri)
+            .into_iter()
+            .flat_map(|(name, uri)| query_params(uri, name));
         let mut found: Option<&'a str> = None;
-        for candidate in [bearer, header_key, query].into_iter().flatten() {
+        for candidate in [bearer, header_key].into_iter().flatten().chain(query) {
             match found {
                 Some(seen) if seen != candidate => return Credential::Conflicting,
                 _ => found = Some(candidate),
@@ -76,10 +79,17 @@ impl<'a> GatewayRequest<'a> {
     /// Scopes and cost from the gateway's per-route settings, else the route table, else
     /// none and 1. A malformed per-route setting is the gateway's misconfiguration.
     pub fn requirement(&self, settings: &GatewaySettings) -> Result<RouteRequirement, FieldViolation> {
-        let from_table = || settings.routes.find(self.method, &path::normalize(self.uri)).cloned();
+        let from_table = || match self.uri {
+            Some(uri) => Ok(settings.routes.find(self.method, uri)),
+            None if settings.routes.is_empty() => Ok(None),
+            None => Err(FieldViolation::new(
+                "uri",
+                "the route table needs the original URI (X-Forwarded-Uri or X-Original-URI)",
+            )),
+        };
         let (scopes, cost) = match (self.route_scopes, self.route_cost) {
             (None, None) => {
-                return Ok(from_table().unwrap_or_else(|| RouteRequirement {
+                return Ok(from_table()?.unwrap_or_else(|| RouteRequirement {
                     cost: 1,
                     ..Default::default()
                 }));
@@ -87,7 +97,7 @@ impl<'a> GatewayRequest<'a> {
             (scopes, cost) => (scopes, cost),
         };
         // A gateway that sets only one of the two gets the table's (or the default) other.
-        let fallback = from_table();
+        let fallback = from_table()?;
         let scopes = match scopes {
             Some(raw) => parse_scopes(raw)?,
             None => fallback.as_ref().map(|r| r.scopes.clone()).unwrap_or_default(),
@@ -117,26 +127,17 @@ pub fn parse_scopes(raw: &str) -> Result<RequiredScopes, FieldViolation> {
     RequiredScopes::parse("scopes", &list)
 }
 
-/// The token of `Bearer <token>`; a value without a scheme is taken whole.
-fn bearer_token(value: &str) -> Option<&str> {
-    let value = value.trim();
-    match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Some(token.trim()).filter(|t| !t.is_empty()),
-        Some(_) => None,
-        None if value.eq_ignore_ascii_case("bearer") || value.is_empty() => None,
-        None => Some(value),
-    }
-}
-
-/// The raw value of query parameter `name`; keys and JWTs need no percent-decoding.
-fn query_param<'a>(uri: &'a str, name: &str) -> Option<&'a str> {
-    let query = uri.split_once('?')?.1.split('#').next()?;
+/// The raw values of query parameter `name` (every one: two that differ conflict); keys and
+/// JWTs need no percent-decoding.
+fn query_params<'a, 'n>(uri: &'a str, name: &'n str) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
+    let query = uri
+        .split_once('?')
+        .map_or("", |(_, q)| q.split('#').next().unwrap_or_default());
     query
         .split('&')
         .filter_map(|pair| pair.split_once('='))
-        .find(|(k, _)| *k == name)
+        .filter(move |(k, v)| *k == name && !v.is_empty())
         .map(|(_, v)| v)
-        .filter(|v| !v.is_empty())
 }
 
 /// The client of a forward-auth request: the peer, unless the peer is a trusted proxy, in
@@ -197,7 +198,7 @@ mod tests {
             authorization,
             api_key,
             method: "GET",
-            uri,
+            uri: Some(uri),
             ..Default::default()
         }
     }
@@ -280,6 +281,26 @@ mod tests {
         assert_eq!(r.requirement(&s).expect_err("zero").field, "cost");
         r.route_cost = Some("ten");
         assert_eq!(r.requirement(&s).expect_err("nan").field, "cost");
+        let blind = GatewayRequest {
+            uri: None,
+            ..req(None, None, "/")
+        };
+        assert_eq!(
+            blind.requirement(&s).expect_err("no uri").field,
+            "uri",
+            "the table cannot be skipped"
+        );
+        assert_eq!(
+            blind.requirement(&GatewaySettings::default()).expect("no table").cost,
+            1
+        );
+        assert_eq!(
+            req(None, None, "/x?api_key=k1&api_key=k2").credential(&GatewaySettings {
+                query_credential: Some("api_key".into()),
+                ..GatewaySettings::default()
+            }),
+            Credential::Conflicting
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! A deny is an `OK` gRPC answer carrying a denied HTTP response; only "cannot answer" is a
 //! gRPC error (`UNAVAILABLE`), so Envoy's own `failure_mode_allow` / `status_on_error` apply.
 
+use crate::domain::credential::Authorization as AuthorizationValue;
 use crate::gateway::identity::{IDENTITY_HEADERS, is_reserved};
 use crate::gateway::request::{API_KEY, AUTHORIZATION};
 use crate::gateway::{Answer, Gateway, GatewayRequest, GatewaySettings};
@@ -51,7 +52,7 @@ impl Authorization for ExtAuthzApi {
             authorization: http.headers.get(AUTHORIZATION).map(String::as_str),
             api_key: http.headers.get(API_KEY).map(String::as_str),
             method: &http.method,
-            uri: &http.path,
+            uri: Some(&http.path),
             route_scopes: ext.get("scopes").map(String::as_str),
             route_cost: ext.get("cost").map(String::as_str),
             client_ip,
@@ -80,7 +81,12 @@ fn response(answer: &Answer, client_headers: &HashMap<String, String>, settings:
         .collect();
     let mut query_parameters_to_remove = Vec::new();
     if settings.hide_credentials {
-        headers_to_remove.extend([AUTHORIZATION.to_owned(), API_KEY.to_owned()]);
+        // Only where the credential was: an `Authorization: Basic` is the upstream's own.
+        let bearer = client_headers
+            .get(AUTHORIZATION)
+            .is_some_and(|v| AuthorizationValue::parse(v).token().is_some());
+        headers_to_remove.extend(bearer.then(|| AUTHORIZATION.to_owned()));
+        headers_to_remove.extend(client_headers.contains_key(API_KEY).then(|| API_KEY.to_owned()));
         query_parameters_to_remove.extend(settings.query_credential.clone());
     }
     let metadata = Struct {

@@ -1,7 +1,9 @@
 //! `envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit`: Envoy's global rate-limit
 //! protocol on gatekey's GCRA limiter (in process or Redis), so no separate service is needed.
 
+use crate::domain::FieldViolation;
 use crate::gateway::config::MAX_COST;
+use crate::gateway::descriptors::{MAX_DESCRIPTORS, MAX_ENTRIES};
 use crate::gateway::{DescriptorRequest, Gateway};
 use crate::ratelimit;
 use crate::service::ServiceError;
@@ -34,6 +36,12 @@ impl RateLimitService for RateLimitApi {
         request: Request<RateLimitRequest>,
     ) -> Result<Response<RateLimitResponse>, Status> {
         let r = request.into_inner();
+        if r.descriptors.len() > MAX_DESCRIPTORS || r.descriptors.iter().any(|d| d.entries.len() > MAX_ENTRIES) {
+            return Err(Status::from(ServiceError::from(FieldViolation::new(
+                "descriptors",
+                format!("at most {MAX_DESCRIPTORS} descriptors of at most {MAX_ENTRIES} entries"),
+            ))));
+        }
         // `hits_addend` 0 means 1; a descriptor's own addend beats the request's.
         let default_cost = r.hits_addend.max(1);
         let descriptors: Vec<DescriptorRequest<'_>> = r
@@ -115,7 +123,8 @@ fn status(outcome: &Option<RateLimitOutcome>) -> DescriptorStatus {
 /// the largest unit it divides, rounded down (the limiter itself is exact).
 fn per_unit(limit: u32, window: Duration) -> (u32, Unit) {
     let secs = window.as_secs().max(1);
-    let scaled = |unit_secs: u64| u32::try_from(u64::from(limit) * unit_secs / secs).unwrap_or(u32::MAX);
+    // At least 1: a limit is never stated as zero requests.
+    let scaled = |unit_secs: u64| u32::try_from(u64::from(limit) * unit_secs / secs).map_or(u32::MAX, |n| n.max(1));
     match secs {
         1 => (limit, Unit::Second),
         60 => (limit, Unit::Minute),

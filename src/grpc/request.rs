@@ -1,5 +1,6 @@
 //! What handlers read from a call besides its message: credential, client address, user agent.
 
+use crate::domain::credential::Authorization;
 use crate::service::authn::Authenticator;
 use crate::service::{AuthFailure, Caller, Core, ServiceError};
 use tonic::Request;
@@ -13,9 +14,11 @@ pub fn bearer<T>(req: &Request<T>) -> Result<Option<&str>, ServiceError> {
     let value = value
         .to_str()
         .map_err(|_| ServiceError::Unauthenticated(AuthFailure::InvalidCredential))?;
-    match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Ok(Some(token)),
-        _ => Err(ServiceError::Unauthenticated(AuthFailure::InvalidCredential)),
+    match Authorization::parse(value) {
+        Authorization::Bearer(token) => Ok(Some(token)),
+        Authorization::Bare(_) | Authorization::Other | Authorization::Empty => {
+            Err(ServiceError::Unauthenticated(AuthFailure::InvalidCredential))
+        }
     }
 }
 

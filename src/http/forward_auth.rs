@@ -8,7 +8,7 @@ use crate::gateway::request::{API_KEY, AUTHORIZATION, forwarded_client};
 use crate::gateway::{Answer, GatewayRequest};
 use axum::Router;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use std::net::SocketAddr;
@@ -18,6 +18,9 @@ use std::net::SocketAddr;
 /// into this header, for `deploy/nginx/nginx.conf` to give the client the real answer.
 pub const ERROR_BODY_HEADER: &str = "x-gatekey-error-body";
 
+const STANDARD_PATH: &str = "/v1/forward-auth";
+const NGINX_PATH: &str = "/v1/forward-auth/nginx";
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Flavor {
     Standard,
@@ -26,44 +29,51 @@ enum Flavor {
 
 pub fn routes() -> Router<HttpState> {
     Router::new()
-        .route("/v1/forward-auth", any(standard))
-        .route("/v1/forward-auth/nginx", any(nginx))
+        .route(STANDARD_PATH, any(forward))
+        .route(NGINX_PATH, any(forward))
 }
 
-async fn standard(
+async fn forward(
     State(state): State<HttpState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    uri: Uri,
     method: Method,
     headers: HeaderMap,
 ) -> Response {
-    handle(&state, peer, &method, &headers, Flavor::Standard).await
-}
-
-async fn nginx(
-    State(state): State<HttpState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    headers: HeaderMap,
-) -> Response {
-    handle(&state, peer, &method, &headers, Flavor::Nginx).await
+    let flavor = if uri.path() == NGINX_PATH {
+        Flavor::Nginx
+    } else {
+        Flavor::Standard
+    };
+    handle(&state, peer, &method, &headers, flavor).await
 }
 
 async fn handle(state: &HttpState, peer: SocketAddr, method: &Method, headers: &HeaderMap, flavor: Flavor) -> Response {
     let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    // A URI with bytes a proxy passed through but that are no UTF-8 must still be matched
+    // against the route table, never read as absent; only an absent header falls back.
+    let lossy = |name: &str| headers.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()));
     let repeated = |name: &str| headers.get_all(name).iter().nth(1).is_some();
     let settings = &state.gateway.settings;
+    let original_method = lossy("x-forwarded-method").or_else(|| lossy("x-original-method"));
+    let uri = lossy("x-forwarded-uri").or_else(|| lossy("x-original-uri"));
+    // Every X-Forwarded-For line, in order: a proxy may append its own line.
+    let forwarded_for = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()))
+        .collect::<Vec<_>>()
+        .join(",");
     let req = GatewayRequest {
         authorization: get(AUTHORIZATION),
         api_key: get(API_KEY),
-        method: get("x-forwarded-method")
-            .or_else(|| get("x-original-method"))
-            .unwrap_or(method.as_str()),
-        uri: get("x-forwarded-uri").or_else(|| get("x-original-uri")).unwrap_or("/"),
+        method: original_method.as_deref().unwrap_or(method.as_str()),
+        uri: uri.as_deref(),
         route_scopes: get("x-gatekey-require-scopes"),
         route_cost: get("x-gatekey-cost"),
         client_ip: Some(forwarded_client(
             peer.ip(),
-            get("x-forwarded-for"),
+            Some(forwarded_for.as_str()).filter(|s| !s.is_empty()),
             get("x-real-ip"),
             &settings.trusted_proxies,
         )),

@@ -36,6 +36,7 @@ impl Core {
                 .store
                 .get_org_rate_limit(org)
                 .await?
+                .flatten()
                 .unwrap_or(RateLimitPolicy::DEFAULT)),
         }
     }

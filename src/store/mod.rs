@@ -187,8 +187,9 @@ pub trait Store: Send + Sync + 'static {
         page: PageRequest,
     ) -> StoreResult<Page<AuditEvent>>;
 
-    /// The org's default rate limit, `None` when it never set one.
-    async fn get_org_rate_limit(&self, org: OrgId) -> StoreResult<Option<RateLimitPolicy>>;
+    /// The org's default rate limit: `None` when there is no such org, `Some(None)` when it
+    /// never set one (so callers can tell a made-up org id from an org on the defaults).
+    async fn get_org_rate_limit(&self, org: OrgId) -> StoreResult<Option<Option<RateLimitPolicy>>>;
 
     /// Sets the org default (`policy` must then be `Some`) or a key's override (`None` removes
     /// it), audits it and records a change. `NotFound` when the key is not in `ctx.org_id`.

@@ -714,13 +714,13 @@ macro_rules! impl_sql_store {
             }
 
             #[tracing::instrument(name = "store.get_org_rate_limit", level = "debug", skip_all)]
-            async fn get_org_rate_limit(&self, org: OrgId) -> StoreResult<Option<RateLimitPolicy>> {
+            async fn get_org_rate_limit(&self, org: OrgId) -> StoreResult<Option<Option<RateLimitPolicy>>> {
                 let row: Option<Option<String>> = sqlx::query_scalar("SELECT rate_limit FROM orgs WHERE id = $1")
                     .bind(org.0)
                     .fetch_optional(self.reader())
                     .await
                     .map_err(db_err)?;
-                codec::policy_from_json(row.flatten().as_deref())
+                row.map(|policy| codec::policy_from_json(policy.as_deref())).transpose()
             }
 
             #[tracing::instrument(name = "store.set_rate_limit", level = "debug", skip_all)]

@@ -5,6 +5,7 @@ use super::decision::{
 };
 use super::metrics::VerifyMetrics;
 use super::{cache, tokens, usage};
+use crate::domain::credential::Authorization;
 use crate::domain::ids::{KeyId, OrgId, SessionId, UserId};
 use crate::domain::key_format::{self, KeyHasher};
 use crate::domain::rate_limit::RateLimitPolicy;
@@ -38,9 +39,10 @@ pub struct Verifier {
     limiter: Limiter,
     keys: KeyCache,
     tokens: TokenCache,
-    org_limits: Cache<OrgId, RateLimitPolicy>,
-    /// Keys' own policies by id, for rate-limit-service descriptors naming a key.
-    key_limits: Cache<KeyId, Option<RateLimitPolicy>>,
+    /// Org defaults; `None` remembers that no such org exists.
+    org_limits: Cache<OrgId, Option<RateLimitPolicy>>,
+    /// Keys' orgs and own policies by id, for rate-limit-service descriptors naming a key.
+    key_limits: Cache<KeyId, (OrgId, Option<RateLimitPolicy>)>,
     pub usage: UsageLog,
     pub settings: VerifySettings,
     /// Bumped by every invalidation. A value read from the store is cached only if no
@@ -347,24 +349,27 @@ impl Verifier {
     }
 
     /// The bucket and policy Verify charges for key `key` of `org`: its override, else its
-    /// org's. An id that names no key of the org draws from the org's.
-    pub async fn key_limit(&self, org: OrgId, key: KeyId) -> Result<(Bucket, RateLimitPolicy), VerifyError> {
+    /// org's; `None` when the org has no such key. Only keys that exist are cached, with their
+    /// org, so a key id paired with another org never borrows the key's entry.
+    pub async fn key_limit(&self, org: OrgId, key: KeyId) -> Result<Option<(Bucket, RateLimitPolicy)>, VerifyError> {
         let own = match self.key_limits.get(&key) {
-            Some(own) => own,
+            Some((owner, own)) if owner == org => own,
+            Some(_) => return Ok(None),
             None => {
                 let generation = self.generation();
-                let stored = self.store.get_key(org, key).await.map_err(VerifyError::Unavailable)?;
-                let own = stored.and_then(|k| k.rate_limit);
+                let Some(stored) = self.store.get_key(org, key).await.map_err(VerifyError::Unavailable)? else {
+                    return Ok(None);
+                };
                 if generation == self.generation() {
-                    self.key_limits.insert(key, own);
+                    self.key_limits.insert(key, (org, stored.rate_limit));
                 }
-                own
+                stored.rate_limit
             }
         };
-        match own {
-            Some(policy) => Ok((Bucket::Key(key), policy)),
-            None => Ok((Bucket::Org(org), self.org_policy(org).await?)),
-        }
+        Ok(match own {
+            Some(policy) => Some((Bucket::Key(key), policy)),
+            None => self.org_limit(org).await?.map(|p| (Bucket::Org(org), p)),
+        })
     }
 
     async fn rate_limit(&self, bucket: Bucket, policy: RateLimitPolicy, cost: u32, now: UnixMs) -> RateLimitOutcome {
@@ -379,8 +384,15 @@ impl Verifier {
         }
     }
 
-    /// The org's default policy, cached until the change feed says it changed.
-    pub async fn org_policy(&self, org: OrgId) -> Result<RateLimitPolicy, VerifyError> {
+    /// The policy of an org a credential belongs to (so it exists).
+    async fn org_policy(&self, org: OrgId) -> Result<RateLimitPolicy, VerifyError> {
+        Ok(self.org_limit(org).await?.unwrap_or(RateLimitPolicy::DEFAULT))
+    }
+
+    /// The org's policy, `None` when there is no such org; cached (the absence too, so a
+    /// stream of made-up org ids costs one lookup each at most once per TTL) until the change
+    /// feed says it changed.
+    pub async fn org_limit(&self, org: OrgId) -> Result<Option<RateLimitPolicy>, VerifyError> {
         if let Some(p) = self.org_limits.get(&org) {
             return Ok(p);
         }
@@ -390,7 +402,7 @@ impl Verifier {
             .get_org_rate_limit(org)
             .await
             .map_err(VerifyError::Unavailable)?;
-        let policy = stored.unwrap_or(RateLimitPolicy::DEFAULT);
+        let policy = stored.map(|own| own.unwrap_or(RateLimitPolicy::DEFAULT));
         if generation == self.generation() {
             self.org_limits.insert(org, policy);
         }
@@ -485,15 +497,13 @@ impl Verifier {
     }
 }
 
-/// `Bearer abc` and `abc` are the same credential; `Bearer` alone is no credential.
+/// `Bearer abc` and `abc` are the same credential; `Bearer` alone is no credential; a value
+/// in another scheme is kept whole, to be refused as invalid.
 fn strip_bearer(raw: &str) -> &str {
-    let raw = raw.trim();
-    if raw.eq_ignore_ascii_case("bearer") {
-        return "";
-    }
-    match raw.get(..7) {
-        Some(p) if p.eq_ignore_ascii_case("bearer ") => raw[7..].trim_start(),
-        _ => raw,
+    match Authorization::parse(raw) {
+        Authorization::Bearer(t) | Authorization::Bare(t) => t,
+        Authorization::Empty => "",
+        Authorization::Other => raw,
     }
 }
 

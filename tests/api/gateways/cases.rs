@@ -1,6 +1,6 @@
 //! The cases every gateway must pass, written once against the gateway's base URL.
 
-use super::harness::{Echo, client};
+use super::harness::{CLIENT_IP, Echo, client};
 use crate::support::app::{TestApp, authed, issue_request};
 use gatekey::domain::time::Clock;
 use gatekey::proto::v1 as pb;
@@ -117,7 +117,7 @@ pub async fn allowed_requests_carry_the_identity(app: &TestApp, base: &str, t: &
             ("authorization", &bearer(&secret)),
             ("x-gatekey-org", "forged-org"),
             ("x-gatekey-role", "owner"),
-            ("x-gatekey-require-scopes", ""),
+            ("x_gatekey_key_id", "forged-key"),
         ],
     )
     .await;
@@ -137,6 +137,11 @@ pub async fn allowed_requests_carry_the_identity(app: &TestApp, base: &str, t: &
         echo.header("authorization"),
         None,
         "credentials are hidden from the upstream"
+    );
+    assert_eq!(
+        echo.header("x_gatekey_key_id"),
+        None,
+        "underscore spellings are gatekey's too"
     );
 
     let by_header = get(base, "/api/things", &[("x-api-key", &secret)]).await.echo();
@@ -208,14 +213,26 @@ pub async fn ip_and_scope_problems_are_403(app: &TestApp, base: &str, t: &Tenant
         r.ip_allowlist = vec!["10.0.0.0/8".into()]
     })
     .await;
-    let ip = get(base, "/api/x", &[("x-api-key", &fenced)]).await;
+    // The client claims an allowed address; only the gateway's own account of it counts.
+    let forged = [
+        ("x-api-key", fenced.as_str()),
+        ("x-forwarded-for", "10.1.2.3"),
+        ("x-real-ip", "10.1.2.3"),
+    ];
+    let ip = get(base, "/api/x", &forged).await;
     assert_eq!((ip.status, ip.code().as_str()), (403, "IP_NOT_ALLOWED"));
-    assert_eq!(ip.body()["error"]["details"]["client_ip"], "127.0.0.1");
+    assert_eq!(ip.body()["error"]["details"]["client_ip"], CLIENT_IP);
 
     let (reader, _) = key(app, t, &["cameras.read"], |_| {}).await;
     let (other, _) = key(app, t, &["leads.read"], |_| {}).await;
     assert_eq!(get(base, "/cameras/1", &[("x-api-key", &reader)]).await.status, 200);
-    let scope = get(base, "/cameras/1", &[("x-api-key", &other)]).await;
+    // The route's scope comes from the gateway: a client cannot name a scope it holds.
+    let scope = get(
+        base,
+        "/cameras/1",
+        &[("x-api-key", &other), ("x-gatekey-require-scopes", "leads.read")],
+    )
+    .await;
     assert_eq!((scope.status, scope.code().as_str()), (403, "INSUFFICIENT_SCOPE"));
     assert_eq!(
         scope.header("www-authenticate"),
@@ -251,8 +268,11 @@ pub async fn over_the_limit_is_429(app: &TestApp, base: &str, t: &Tenant) {
     let (bulk, bulk_id) = key(app, t, &[], |_| {}).await;
     limit_key(app, t, &bulk_id, 15).await;
     assert_eq!(get(base, "/bulk/job", &[("x-api-key", &bulk)]).await.status, 200);
-    let second = get(base, "/bulk/job", &[("x-api-key", &bulk)]).await;
-    assert_eq!(second.status, 429, "the route costs 10 of the 15");
+    let second = get(base, "/bulk/job", &[("x-api-key", &bulk), ("x-gatekey-cost", "1")]).await;
+    assert_eq!(
+        second.status, 429,
+        "the route costs 10 of the 15, whatever the client says"
+    );
     assert_eq!(
         get(base, "/api/x", &[("x-api-key", &bulk)]).await.status,
         200,

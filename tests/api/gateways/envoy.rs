@@ -13,6 +13,7 @@ const DESCRIPTOR_LIMIT: usize = 3;
 async fn gatekey() -> TestApp {
     Spawn::on(Backend::Sqlite)
         .counting()
+        .set("trusted_proxies", json!(["127.0.0.1/32"]))
         .set("hide_credentials", json!(true))
         .set("query_credential", json!("api_key"))
         .set(

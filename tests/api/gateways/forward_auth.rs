@@ -4,14 +4,34 @@
 use super::cases::{self, tenant};
 use super::harness::{Gateway, available, config, free_port, hide_credentials, upstream};
 use crate::support::app::{Backend, Spawn, TestApp};
+use std::path::{Path, PathBuf};
 use tokio::process::Command;
 
 async fn gatekey() -> TestApp {
-    Spawn::on(Backend::Sqlite).counting().start().await.expect("sqlite")
+    // Only the gateway (on 127.0.0.1) is a trusted proxy; the client calls from 127.0.0.2.
+    Spawn::on(Backend::Sqlite)
+        .counting()
+        .set("trusted_proxies", serde_json::json!(["127.0.0.1/32"]))
+        .start()
+        .await
+        .expect("sqlite")
 }
 
-fn http_addr(app: &TestApp) -> String {
-    app.http_addr.trim_start_matches("http://").to_owned()
+/// The shipped config pointed at `app`, a fresh upstream and a free port (returned), with
+/// its `hide_credentials` lines on.
+async fn shipped(dir: &Path, file: &str, listen_literal: &str, app: &TestApp) -> (PathBuf, u16) {
+    let listen = free_port();
+    let conf = config(
+        dir,
+        file,
+        &[
+            ("127.0.0.1:8080", app.http_addr.trim_start_matches("http://").to_owned()),
+            ("127.0.0.1:9000", format!("127.0.0.1:{}", upstream().await)),
+            (listen_literal, format!("127.0.0.1:{listen}")),
+        ],
+    );
+    hide_credentials(&conf);
+    (conf, listen)
 }
 
 async fn every_case(app: &TestApp, gw: &Gateway, name: &str) {
@@ -31,17 +51,7 @@ async fn nginx_auth_request_enforces_every_decision() {
     }
     let dir = tempfile::tempdir().expect("tmp");
     let app = gatekey().await;
-    let listen = free_port();
-    let conf = config(
-        dir.path(),
-        "nginx/nginx.conf",
-        &[
-            ("127.0.0.1:8080", http_addr(&app)),
-            ("127.0.0.1:9000", format!("127.0.0.1:{}", upstream().await)),
-            ("127.0.0.1:10001", format!("127.0.0.1:{listen}")),
-        ],
-    );
-    hide_credentials(&conf);
+    let (conf, listen) = shipped(dir.path(), "nginx/nginx.conf", "127.0.0.1:10001", &app).await;
     let prefix = dir.path().join("prefix");
     std::fs::create_dir_all(&prefix).expect("prefix");
     let mut cmd = Command::new("nginx");
@@ -61,17 +71,7 @@ async fn caddy_forward_auth_enforces_every_decision() {
     }
     let dir = tempfile::tempdir().expect("tmp");
     let app = gatekey().await;
-    let listen = free_port();
-    let conf = config(
-        dir.path(),
-        "caddy/Caddyfile",
-        &[
-            ("127.0.0.1:8080", http_addr(&app)),
-            ("127.0.0.1:9000", format!("127.0.0.1:{}", upstream().await)),
-            ("127.0.0.1:10002", format!("127.0.0.1:{listen}")),
-        ],
-    );
-    hide_credentials(&conf);
+    let (conf, listen) = shipped(dir.path(), "caddy/Caddyfile", "127.0.0.1:10002", &app).await;
     let mut cmd = Command::new("caddy");
     cmd.args(["run", "--adapter", "caddyfile", "--config"])
         .arg(&conf)

@@ -145,9 +145,14 @@ impl Gateway {
     }
 }
 
+/// The address the tests' client calls from: not the gateways' own (127.0.0.1, the only
+/// trusted proxy in these tests), so a forged `X-Forwarded-For` would show.
+pub const CLIENT_IP: &str = "127.0.0.2";
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
+        .local_address(CLIENT_IP.parse::<std::net::IpAddr>().ok())
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client")

@@ -2,8 +2,8 @@
 //! `ShouldRateLimit`, forward-auth's nginx variant and trusted proxies, and the gateway
 //! listener that serves only these.
 
-use super::cases::{Seen, key, limit_key, tenant};
-use super::harness::client;
+use super::cases::{get, key, limit_key, tenant};
+use super::harness::CLIENT_IP;
 use crate::support::app::{Backend, Spawn, TestApp, authed};
 use envoy_types::ext_authz::v3::pb::{CheckRequest, HttpResponse};
 use envoy_types::pb::envoy::config::core::v3::{Address, SocketAddress, address};
@@ -160,7 +160,10 @@ async fn should_rate_limit_follows_its_rules_and_shares_gatekeys_buckets() {
     let app = Spawn::on(Backend::Sqlite)
         .set(
             "rate_limit_descriptors",
-            json!([{ "domain": "edge", "key": "remote_address", "limit": 2, "window_secs": 60 }]),
+            json!([
+                { "domain": "edge", "key": "remote_address", "limit": 2, "window_secs": 60 },
+                { "domain": "tenants", "key": "org_id" },
+            ]),
         )
         .start()
         .await
@@ -198,8 +201,29 @@ async fn should_rate_limit_follows_its_rules_and_shares_gatekeys_buckets() {
     let (secret, id) = key(&app, &t, &[], |_| {}).await;
     limit_key(&app, &t, &id, 2).await;
     let by_key = descriptor(&[("org_id", &t.org_id), ("key_id", &id)]);
+    let elsewhere = should(&mut rls, "edge", by_key.clone()).await;
+    assert!(
+        elsewhere.statuses[0].current_limit.is_none(),
+        "only an org_id rule opts a domain in"
+    );
+    let made_up = uuid::Uuid::now_v7().to_string();
+    let nobody = should(&mut rls, "tenants", descriptor(&[("org_id", &made_up)])).await;
+    assert!(
+        nobody.statuses[0].current_limit.is_none(),
+        "an org that does not exist limits nothing"
+    );
+    let foreign = should(
+        &mut rls,
+        "tenants",
+        descriptor(&[("org_id", &made_up), ("key_id", &id)]),
+    )
+    .await;
+    assert!(
+        foreign.statuses[0].current_limit.is_none(),
+        "a key of another org limits nothing"
+    );
     assert_eq!(
-        should(&mut rls, "any", by_key.clone()).await.overall_code,
+        should(&mut rls, "tenants", by_key.clone()).await.overall_code,
         Code::Ok as i32
     );
     let verify = |secret: String| {
@@ -212,27 +236,14 @@ async fn should_rate_limit_follows_its_rules_and_shares_gatekeys_buckets() {
     );
     assert_eq!(verify(secret).await.reason, pb::VerifyReason::RateLimited as i32);
     assert_eq!(
-        should(&mut rls, "any", by_key).await.overall_code,
+        should(&mut rls, "tenants", by_key).await.overall_code,
         Code::OverLimit as i32
     );
 }
 
-async fn forward(base: &str, path: &str, headers: &[(&str, &str)]) -> Seen {
-    let mut req = client().get(format!("{base}{path}"));
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let resp = req.send().await.expect("answer");
-    Seen {
-        status: resp.status().as_u16(),
-        headers: resp.headers().clone(),
-        text: resp.text().await.unwrap_or_default(),
-    }
-}
-
 #[tokio::test]
 async fn forward_auth_believes_forwarded_addresses_only_from_trusted_proxies() {
-    for (trusted, want) in [(json!(["127.0.0.0/8"]), "203.0.113.9"), (json!([]), "127.0.0.1")] {
+    for (trusted, want) in [(json!(["127.0.0.0/8"]), "203.0.113.9"), (json!([]), CLIENT_IP)] {
         let app = Spawn::on(Backend::Sqlite)
             .set("trusted_proxies", trusted)
             .start()
@@ -240,7 +251,7 @@ async fn forward_auth_believes_forwarded_addresses_only_from_trusted_proxies() {
             .expect("sqlite");
         let t = tenant(&app, "proxies").await;
         let (fenced, _) = key(&app, &t, &[], |r| r.ip_allowlist = vec!["10.0.0.0/8".into()]).await;
-        let seen = forward(
+        let seen = get(
             &app.http_addr,
             "/v1/forward-auth",
             &[("x-api-key", &fenced), ("x-forwarded-for", "203.0.113.9")],
@@ -258,21 +269,21 @@ async fn the_nginx_variant_answers_what_auth_request_can_pass_on() {
     let (secret, id) = key(&app, &t, &[], |_| {}).await;
     limit_key(&app, &t, &id, 1).await;
     assert_eq!(
-        forward(&app.http_addr, "/v1/forward-auth/nginx", &[("x-api-key", &secret)])
+        get(&app.http_addr, "/v1/forward-auth/nginx", &[("x-api-key", &secret)])
             .await
             .status,
         200
     );
-    let limited = forward(&app.http_addr, "/v1/forward-auth/nginx", &[("x-api-key", &secret)]).await;
+    let limited = get(&app.http_addr, "/v1/forward-auth/nginx", &[("x-api-key", &secret)]).await;
     assert_eq!(limited.status, 403, "auth_request passes only 2xx, 401 and 403");
     assert_eq!(limited.header("x-gatekey-reason"), "RATE_LIMITED");
     let carried: serde_json::Value =
         serde_json::from_str(limited.header("x-gatekey-error-body")).expect("body in a header");
     assert_eq!(carried, limited.body());
     assert!(limited.header("retry-after").parse::<u64>().is_ok());
-    let standard = forward(&app.http_addr, "/v1/forward-auth", &[("x-api-key", &secret)]).await;
+    let standard = get(&app.http_addr, "/v1/forward-auth", &[("x-api-key", &secret)]).await;
     assert_eq!((standard.status, standard.code().as_str()), (429, "RATE_LIMITED"));
-    let bad = forward(
+    let bad = get(
         &app.http_addr,
         "/v1/forward-auth",
         &[("x-api-key", &secret), ("x-gatekey-cost", "0")],
@@ -311,12 +322,10 @@ async fn the_gateway_listener_serves_the_gateway_protocols_and_nothing_else() {
         .expect("ShouldRateLimit is served");
     assert_eq!(limited.into_inner().overall_code, Code::Ok as i32);
     assert_eq!(
-        forward(&base, "/v1/forward-auth", &[("x-api-key", &secret)])
-            .await
-            .status,
+        get(&base, "/v1/forward-auth", &[("x-api-key", &secret)]).await.status,
         200
     );
-    assert_eq!(forward(&base, "/readyz", &[]).await.status, 200);
+    assert_eq!(get(&base, "/readyz", &[]).await.status, 200);
 
     let login = pb::auth_service_client::AuthServiceClient::new(gw.clone())
         .login(pb::LoginRequest {
@@ -332,5 +341,5 @@ async fn the_gateway_listener_serves_the_gateway_protocols_and_nothing_else() {
         .await
         .expect_err("no admin calls on the gateway listener");
     assert_eq!(admin.code(), GrpcCode::Unimplemented);
-    assert_eq!(forward(&base, "/metrics", &[]).await.status, 404);
+    assert_eq!(get(&base, "/metrics", &[]).await.status, 404);
 }

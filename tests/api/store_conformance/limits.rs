@@ -37,8 +37,12 @@ async fn configured(store: &dyn Store, org: OrgId) -> Vec<(Role, Scopes)> {
 pub(super) async fn an_org_rate_limit_is_none_until_set_and_then_reads_back_exactly(store: &dyn Store) {
     let a = tenant(store).await;
     let b = tenant(store).await;
-    assert_eq!(store.get_org_rate_limit(a.org).await.unwrap(), None);
-    assert_eq!(store.get_org_rate_limit(OrgId::generate()).await.unwrap(), None);
+    assert_eq!(store.get_org_rate_limit(a.org).await.unwrap(), Some(None));
+    assert_eq!(
+        store.get_org_rate_limit(OrgId::generate()).await.unwrap(),
+        None,
+        "no such org"
+    );
 
     // A window that is not whole seconds, so a unit or rounding slip shows.
     let odd = policy(120, 1_500, 7);
@@ -46,7 +50,7 @@ pub(super) async fn an_org_rate_limit_is_none_until_set_and_then_reads_back_exac
         .set_rate_limit(&a.ctx_at(at(1_000)), RateLimitTarget::Org, Some(odd))
         .await
         .unwrap();
-    assert_eq!(store.get_org_rate_limit(a.org).await.unwrap(), Some(odd));
+    assert_eq!(store.get_org_rate_limit(a.org).await.unwrap(), Some(Some(odd)));
 
     let extreme = policy(10_000_000, 86_400_000, 1);
     store
@@ -55,12 +59,12 @@ pub(super) async fn an_org_rate_limit_is_none_until_set_and_then_reads_back_exac
         .unwrap();
     assert_eq!(
         store.get_org_rate_limit(a.org).await.unwrap(),
-        Some(extreme),
+        Some(Some(extreme)),
         "the last setting wins"
     );
     assert_eq!(
         store.get_org_rate_limit(b.org).await.unwrap(),
-        None,
+        Some(None),
         "other orgs keep theirs"
     );
 }
@@ -107,7 +111,7 @@ pub(super) async fn a_key_rate_limit_override_reads_back_and_none_removes_it(sto
     assert_eq!(key_of(store, &t, other.id).await, Some(other), "other keys keep theirs");
     assert_eq!(
         store.get_org_rate_limit(t.org).await.unwrap(),
-        None,
+        Some(None),
         "the org default stays"
     );
 

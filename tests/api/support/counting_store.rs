@@ -176,7 +176,7 @@ impl Store for CountingStore {
     ) -> StoreResult<Page<AuditEvent>> {
         delegate!(self.list_audit_events(org, action, page))
     }
-    async fn get_org_rate_limit(&self, org: OrgId) -> StoreResult<Option<RateLimitPolicy>> {
+    async fn get_org_rate_limit(&self, org: OrgId) -> StoreResult<Option<Option<RateLimitPolicy>>> {
         delegate!(self.get_org_rate_limit(org))
     }
     async fn set_rate_limit(
