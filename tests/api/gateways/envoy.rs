@@ -54,7 +54,7 @@ async fn envoy_ext_authz_enforces_every_decision() {
     let app = gatekey().await;
     let gw = envoy(&app, dir.path()).await;
     let t = tenant(&app, "envoy").await;
-    cases::allowed_requests_carry_the_identity(&app, &gw.base, &t).await;
+    cases::allowed_requests_carry_the_identity(&app, &gw.base, &t, cases::EVERYTHING).await;
     cases::credential_problems_are_401(&app, &gw.base, &t).await;
     cases::ip_and_scope_problems_are_403(&app, &gw.base, &t).await;
     cases::over_the_limit_is_429(&app, &gw.base, &t).await;
