@@ -464,6 +464,14 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_and_its_gateway_sections_are_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/gatekey.example.toml");
+        let c = Config::load(Some(&path), &FlagOverrides::default()).expect("valid example");
+        let (settings, _) = c.gateway_settings().expect("valid gateway settings");
+        assert!(settings.routes.find("GET", "/v1/cameras/7").is_some());
+    }
+
+    #[test]
     fn short_secrets_are_rejected() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("GATEKEY_KEY_PEPPER", "short");
