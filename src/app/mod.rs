@@ -1,6 +1,8 @@
 //! Builds the application from its configuration, binds the listeners (port 0 allowed, the
 //! bound ports are reported), serves gRPC and HTTP, and shuts down gracefully.
 
+mod listeners;
+
 use crate::config::Config;
 use crate::domain::key_format::KeyHasher;
 use crate::domain::time::{SharedClock, SystemClock};
@@ -8,9 +10,7 @@ use crate::gateway::Gateway;
 use crate::grpc::MAX_MESSAGE_BYTES;
 use crate::grpc::admin::AdminApi;
 use crate::grpc::auth::AuthApi;
-use crate::grpc::ext_authz::ExtAuthzApi;
 use crate::grpc::keys::KeyApi;
-use crate::grpc::rate_limit_service::RateLimitApi;
 use crate::http::HttpState;
 use crate::proto::v1::admin_service_server::AdminServiceServer;
 use crate::proto::v1::auth_service_server::AuthServiceServer;
@@ -24,8 +24,6 @@ use crate::store::{self, SharedStore};
 use crate::verify::cache::CacheSettings;
 use crate::verify::{Verifier, VerifySettings, feed};
 use axum::serve::ListenerExt;
-use envoy_types::ext_authz::v3::pb::AuthorizationServer;
-use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_server::RateLimitServiceServer;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,15 +38,6 @@ const KEY_SYNC_EVERY: Duration = Duration::from_secs(60);
 const PUBLISH_DELAY: Duration = Duration::from_secs(300);
 /// How often the gRPC health status follows the store's reachability.
 const HEALTH_EVERY: Duration = Duration::from_secs(5);
-
-/// gRPC methods the gateway listener serves; everything else there is not found.
-const GATEWAY_METHODS: [&str; 5] = [
-    "/gatekey.v1.AuthService/Verify",
-    "/envoy.service.auth.v3.Authorization/Check",
-    "/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit",
-    "/grpc.health.v1.Health/Check",
-    "/grpc.health.v1.Health/Watch",
-];
 
 /// A built, bound, not yet serving gatekey.
 pub struct Application {
@@ -135,10 +124,10 @@ impl Application {
             settings,
             descriptors,
         });
-        let grpc = bind("gRPC", config.grpc_addr).await?;
-        let http = bind("HTTP", config.http_addr).await?;
+        let grpc = listeners::bind("gRPC", config.grpc_addr).await?;
+        let http = listeners::bind("HTTP", config.http_addr).await?;
         let gateway_listener = match config.gateway_addr {
-            Some(addr) => Some(bind("gateway", addr).await?),
+            Some(addr) => Some(listeners::bind("gateway", addr).await?),
             None => None,
         };
         Ok(Self {
@@ -209,14 +198,8 @@ impl Application {
             .add_service(
                 AdminServiceServer::new(AdminApi::new(core.clone())).max_decoding_message_size(MAX_MESSAGE_BYTES),
             )
-            .add_service(
-                AuthorizationServer::new(ExtAuthzApi::new(self.gateway.clone()))
-                    .max_decoding_message_size(MAX_MESSAGE_BYTES),
-            )
-            .add_service(
-                RateLimitServiceServer::new(RateLimitApi::new(self.gateway.clone()))
-                    .max_decoding_message_size(MAX_MESSAGE_BYTES),
-            )
+            .add_service(listeners::ext_authz(&self.gateway))
+            .add_service(listeners::rate_limit(&self.gateway))
             // Our own listener (for port 0) bypasses tonic's nodelay default; without it every
             // response waits for the client's delayed ACK (40 ms) and Verify crawls.
             .serve_with_incoming_shutdown(
@@ -228,11 +211,11 @@ impl Application {
             gateway: self.gateway.clone(),
         };
         let http = axum::serve(
-            self.http.tap_io(nodelay),
+            self.http.tap_io(listeners::nodelay),
             crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(stopped(stop_rx.clone()));
-        let gateway = serve_gateway(self.gateway_listener, state, health_for_gateway, stopped(stop_rx));
+        let gateway = listeners::serve_gateway(self.gateway_listener, state, health_for_gateway, stopped(stop_rx));
 
         let grace = self.shutdown_grace;
         tokio::spawn(async move {
@@ -266,53 +249,6 @@ impl Application {
         tracing::info!("gatekey stopped");
         Ok(())
     }
-}
-
-/// Binds `addr`, naming the listener when the address is taken.
-async fn bind(name: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({name} listener): {e}"))
-}
-
-/// Without it every small response waits for the client's delayed ACK.
-fn nodelay(tcp: &mut tokio::net::TcpStream) {
-    let _ = tcp.set_nodelay(true);
-}
-
-/// The gateway listener: the gateway-facing gRPC methods and forward-auth on one port (HTTP/1
-/// and HTTP/2 cleartext), nothing of the admin surface. Resolves at once when not configured.
-async fn serve_gateway(
-    listener: Option<TcpListener>,
-    state: HttpState,
-    health: tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
-    stop: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let Some(listener) = listener else {
-        return Ok(());
-    };
-    let grpc = tonic::service::Routes::new(health)
-        .add_service(
-            AuthServiceServer::new(AuthApi::new(state.core.clone())).max_decoding_message_size(MAX_MESSAGE_BYTES),
-        )
-        .add_service(
-            AuthorizationServer::new(ExtAuthzApi::new(state.gateway.clone()))
-                .max_decoding_message_size(MAX_MESSAGE_BYTES),
-        )
-        .add_service(
-            RateLimitServiceServer::new(RateLimitApi::new(state.gateway.clone()))
-                .max_decoding_message_size(MAX_MESSAGE_BYTES),
-        );
-    let mut router = crate::http::gateway_routes().with_state(state);
-    for method in GATEWAY_METHODS {
-        router = router.route_service(method, grpc.clone());
-    }
-    axum::serve(
-        listener.tap_io(nodelay),
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(stop)
-    .await
 }
 
 async fn stopped(mut rx: watch::Receiver<bool>) {
