@@ -1,10 +1,17 @@
 //! The floor: a tonic server with the same proto whose Verify does no work and returns a
 //! canned allowed response shaped like gatekey's for a cached API key (principal, scopes,
 //! metadata, rate-limit verdict and headers), so that encoding costs the same. Whatever
-//! gatekey costs above this is gatekey's own.
+//! gatekey costs above this is gatekey's own. It answers the gateway protocols the same
+//! way: ext_authz `Check` on the gRPC port, forward-auth on an HTTP port (axum, as gatekey).
 
+use super::gateway::{canned_check_response, canned_forward_auth_headers};
 use crate::proto::v1 as pb;
 use crate::proto::v1::auth_service_server::{AuthService, AuthServiceServer};
+use axum::Router;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::routing::any;
+use axum::serve::ListenerExt;
+use envoy_types::ext_authz::v3::pb::{Authorization, AuthorizationServer, CheckRequest, CheckResponse};
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -79,20 +86,91 @@ impl AuthService for Floor {
     }
 }
 
-/// Serves the floor on `addr` (loopback only) until `shutdown` resolves. Logs
-/// `grpc=ADDR` on stderr once bound, as gatekey does, so the parent finds the port.
+/// ext_authz with nothing behind it.
+pub struct CheckFloor {
+    response: CheckResponse,
+}
+
+impl Default for CheckFloor {
+    fn default() -> Self {
+        Self {
+            response: canned_check_response(),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Authorization for CheckFloor {
+    async fn check(&self, _: Request<CheckRequest>) -> Result<Response<CheckResponse>, Status> {
+        Ok(Response::new(self.response.clone()))
+    }
+}
+
+/// Forward-auth with nothing behind it, on both of gatekey's paths (the nginx variant
+/// differs from the standard one only on a deny, which the floor never gives).
+fn http_floor() -> Router {
+    let mut headers = HeaderMap::new();
+    for (name, value) in canned_forward_auth_headers() {
+        headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+    }
+    let answer = move || {
+        let headers = headers.clone();
+        // An empty `String` body, as gatekey's: axum then also sends its
+        // `content-type: text/plain; charset=utf-8`, so the header blocks match.
+        async move { (StatusCode::OK, headers, String::new()) }
+    };
+    Router::new()
+        .route("/v1/forward-auth", any(answer.clone()))
+        .route("/v1/forward-auth/nginx", any(answer))
+}
+
+/// Serves the floor on `grpc` and `http` (loopback only) until `shutdown` resolves. Logs
+/// `grpc=ADDR http=ADDR` on stderr once bound, as gatekey does, so the parent finds the ports.
 ///
-/// Accepted connections get `TCP_NODELAY`, as `Server::serve` gives them by default (an
-/// incoming stream of our own bypasses that default). Without it, small HTTP/2 writes wait
+/// Accepted connections get `TCP_NODELAY`, as gatekey's do. Without it, small writes wait
 /// for the client's delayed ACK and a call takes ~40 ms.
-pub async fn serve(addr: SocketAddr, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    anyhow::ensure!(addr.ip().is_loopback(), "the floor serves on loopback addresses only");
-    let listener = TcpListener::bind(addr).await?;
-    eprintln!("gatekey-bench floor serving grpc={}", listener.local_addr()?);
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    Server::builder()
+pub async fn serve(
+    grpc: SocketAddr,
+    http: SocketAddr,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        grpc.ip().is_loopback() && http.ip().is_loopback(),
+        "the floor serves on loopback addresses only"
+    );
+    let grpc_listener = TcpListener::bind(grpc).await?;
+    let http_listener = TcpListener::bind(http).await?;
+    eprintln!(
+        "gatekey-bench floor serving grpc={} http={}",
+        grpc_listener.local_addr()?,
+        http_listener.local_addr()?
+    );
+    // Both servers stop on the one shutdown signal.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let incoming = TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
+    let grpc_server = Server::builder()
         .add_service(AuthServiceServer::new(Floor::default()))
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await?;
+        .add_service(AuthorizationServer::new(CheckFloor::default()))
+        .serve_with_incoming_shutdown(incoming, stopped());
+    let http_server = axum::serve(
+        http_listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        }),
+        http_floor(),
+    )
+    .with_graceful_shutdown(stopped());
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let (grpc_result, http_result) = tokio::join!(grpc_server, http_server);
+    grpc_result?;
+    http_result?;
     Ok(())
 }

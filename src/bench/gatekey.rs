@@ -138,14 +138,16 @@ pub struct Admin {
 
 impl Admin {
     pub async fn login(gatekey: &Gatekey) -> anyhow::Result<Self> {
-        let channel = super::load::connect(gatekey.process.grpc, 1)
-            .await?
-            .pop()
-            .context("no channel")?;
+        Self::login_at(gatekey.process.grpc, &gatekey.email, PASSWORD).await
+    }
+
+    /// Logs in as `email` on a gatekey the bench did not start (`gatekey-bench bench-key`).
+    pub async fn login_at(grpc: std::net::SocketAddr, email: &str, password: &str) -> anyhow::Result<Self> {
+        let channel = super::load::connect(grpc, 1).await?.pop().context("no channel")?;
         let tokens = AuthServiceClient::new(channel.clone())
             .login(pb::LoginRequest {
-                email: gatekey.email.clone(),
-                password: PASSWORD.to_owned(),
+                email: email.to_owned(),
+                password: password.to_owned(),
                 remember_me: false,
                 user_agent: "gatekey-bench".to_owned(),
             })

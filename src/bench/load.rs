@@ -1,11 +1,11 @@
-//! The load loop: `concurrency` callers share `connections` HTTP/2 connections and call
-//! Verify back to back until the phase's deadline; latencies go to an HDR histogram and the
-//! server's CPU time is read around the measured window.
+//! The load loop: `concurrency` callers share `connections` HTTP/2 connections (or, over
+//! HTTP/1.1, hold one each) and call back to back until the phase's deadline; latencies go to
+//! an HDR histogram and the server's CPU time is read around the measured window.
 
+use super::call::{Caller, Workload};
+use super::child::ServerProcess;
 use super::metrics::{CacheCounts, cache_counts};
 use super::procfs;
-use crate::proto::v1 as pb;
-use crate::proto::v1::auth_service_client::AuthServiceClient;
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 use tonic::transport::{Channel, Endpoint};
 
 /// One call slower than this fails (and is counted) instead of stalling the run.
-const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Slack past the deadline for in-flight calls to finish before the phase is abandoned.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Latencies are recorded in nanoseconds, from 1 ns to 1 minute, to 3 significant digits.
@@ -38,11 +38,12 @@ pub struct Measurement {
     pub elapsed: Duration,
     /// Per-call latency in nanoseconds.
     pub latency: Histogram<u64>,
-    /// Responses by `VerifyReason` name, failures by gRPC code.
+    /// Answers by `VerifyReason` name, ext_authz code or HTTP status; failures by gRPC code.
     pub outcomes: BTreeMap<&'static str, u64>,
     pub server_cpu: Duration,
     pub client_cpu: Duration,
-    /// Encoded size of the first response, to compare payloads with the floor's.
+    /// Encoded size of the first answer (for HTTP, its header block), to compare payloads
+    /// with the floor's.
     pub response_bytes: usize,
     /// The server's own cache counters over the window, when it exposes them.
     pub cache: Option<CacheCounts>,
@@ -108,34 +109,53 @@ pub async fn connect(addr: SocketAddr, n: usize) -> anyhow::Result<Vec<Channel>>
     Ok(channels)
 }
 
-/// Warms up, then measures one window of load on the server `server_pid` at `addr` (whose
-/// `/metrics` is on `http`, if any). Callers take `requests` round-robin.
+/// One client per caller: gRPC callers share `spec.connections` channels; HTTP/1.1 callers
+/// each hold a keep-alive connection, so there are as many connections as callers.
+pub async fn callers(server: &ServerProcess, workload: &Workload, spec: &LoadSpec) -> anyhow::Result<Vec<Caller>> {
+    let n = spec.concurrency.max(1);
+    let mut callers = Vec::with_capacity(n);
+    if workload.is_http() {
+        let addr = server.http.context("the server reported no HTTP address")?;
+        for _ in 0..n {
+            callers.push(Caller::http(addr).await?);
+        }
+    } else {
+        let channels = connect(server.grpc, spec.connections).await?;
+        for i in 0..n {
+            callers.push(Caller::grpc(workload, channels[i % channels.len()].clone())?);
+        }
+    }
+    Ok(callers)
+}
+
+/// Warms up, then measures one window of load on `server` (whose `/metrics` is on
+/// `metrics`, if any). Callers take the workload's requests round-robin.
 pub async fn measure(
-    addr: SocketAddr,
-    server_pid: u32,
-    http: Option<SocketAddr>,
-    requests: Arc<[pb::VerifyRequest]>,
+    server: &ServerProcess,
+    metrics: Option<SocketAddr>,
+    workload: &Workload,
     spec: LoadSpec,
 ) -> anyhow::Result<Measurement> {
-    anyhow::ensure!(!requests.is_empty(), "no requests to send");
-    let channels = connect(addr, spec.connections).await?;
+    anyhow::ensure!(!workload.is_empty(), "no requests to send");
+    let mut callers = callers(server, workload, &spec).await?;
     if !spec.warmup.is_zero() {
-        run_phase(&channels, &requests, spec.concurrency, spec.warmup).await?;
+        callers = run_phase(callers, workload, spec.warmup).await?.1;
     }
-    let cache_before = cache_counts(http).await;
-    let server_before = procfs::cpu_time(server_pid)?;
+    let cache_before = cache_counts(metrics).await;
+    let server_before = procfs::cpu_time(server.pid())?;
     let client_before = procfs::own_cpu_time()?;
     let started = Instant::now();
-    let mut m = run_phase(&channels, &requests, spec.concurrency, spec.duration).await?;
+    let (mut m, _) = run_phase(callers, workload, spec.duration).await?;
     m.elapsed = started.elapsed();
-    m.server_cpu = procfs::cpu_time(server_pid)?.saturating_sub(server_before);
+    m.server_cpu = procfs::cpu_time(server.pid())?.saturating_sub(server_before);
     m.client_cpu = procfs::own_cpu_time()?.saturating_sub(client_before);
-    m.cache = cache_before.zip(cache_counts(http).await).map(|(b, a)| a.since(b));
+    m.cache = cache_before.zip(cache_counts(metrics).await).map(|(b, a)| a.since(b));
     Ok(m)
 }
 
-/// What one caller saw.
+/// What one caller saw; it hands its client back for the next phase.
 struct Tally {
+    caller: Caller,
     calls: u64,
     latency: Histogram<u64>,
     outcomes: BTreeMap<&'static str, u64>,
@@ -143,21 +163,20 @@ struct Tally {
 }
 
 async fn run_phase(
-    channels: &[Channel],
-    requests: &Arc<[pb::VerifyRequest]>,
-    concurrency: usize,
+    callers: Vec<Caller>,
+    workload: &Workload,
     length: Duration,
-) -> anyhow::Result<Measurement> {
+) -> anyhow::Result<(Measurement, Vec<Caller>)> {
     let deadline = Instant::now() + length;
     let next = Arc::new(AtomicUsize::new(0));
-    let mut callers = JoinSet::new();
-    for i in 0..concurrency.max(1) {
-        let client = AuthServiceClient::new(channels[i % channels.len()].clone());
-        callers.spawn(call_until(client, requests.clone(), next.clone(), deadline));
+    let mut tasks = JoinSet::new();
+    for caller in callers {
+        tasks.spawn(call_until(caller, workload.clone(), next.clone(), deadline));
     }
     let mut m = Measurement::empty()?;
+    let mut returned = Vec::new();
     let drained = tokio::time::timeout(length + DRAIN_TIMEOUT, async {
-        while let Some(tally) = callers.join_next().await {
+        while let Some(tally) = tasks.join_next().await {
             let t = tally.context("a caller task failed")??;
             m.calls += t.calls;
             m.latency.add(&t.latency).context("merging histograms")?;
@@ -165,6 +184,7 @@ async fn run_phase(
                 *m.outcomes.entry(k).or_default() += v;
             }
             m.response_bytes = m.response_bytes.max(t.response_bytes);
+            returned.push(t.caller);
         }
         anyhow::Ok(())
     })
@@ -173,70 +193,41 @@ async fn run_phase(
         Ok(result) => result?,
         Err(_) => anyhow::bail!("calls were still in flight {DRAIN_TIMEOUT:?} after the deadline"),
     }
-    Ok(m)
+    Ok((m, returned))
 }
 
 async fn call_until(
-    mut client: AuthServiceClient<Channel>,
-    requests: Arc<[pb::VerifyRequest]>,
+    mut caller: Caller,
+    workload: Workload,
     next: Arc<AtomicUsize>,
     deadline: Instant,
 ) -> anyhow::Result<Tally> {
-    let mut t = Tally {
-        calls: 0,
-        latency: histogram()?,
-        outcomes: BTreeMap::new(),
-        response_bytes: 0,
-    };
-    let single = requests.len() == 1;
+    let mut calls = 0;
+    let mut latency = histogram()?;
+    let mut outcomes = BTreeMap::new();
+    let mut response_bytes = 0;
+    let single = workload.len() == 1;
     while Instant::now() < deadline {
         let i = if single {
             0
         } else {
-            next.fetch_add(1, Ordering::Relaxed) % requests.len()
+            next.fetch_add(1, Ordering::Relaxed) % workload.len()
         };
-        let request = requests[i].clone();
         let sent = Instant::now();
-        let result = client.verify(request).await;
+        let answer = caller.call(&workload, i).await;
         let took = u64::try_from(sent.elapsed().as_nanos()).unwrap_or(MAX_LATENCY_NS);
-        t.latency.saturating_record(took.clamp(1, MAX_LATENCY_NS));
-        t.calls += 1;
-        let outcome = match result {
-            Ok(response) => {
-                let response = response.into_inner();
-                if t.response_bytes == 0 {
-                    t.response_bytes = prost::Message::encoded_len(&response);
-                }
-                pb::VerifyReason::try_from(response.reason)
-                    .map(|r| r.as_str_name())
-                    .unwrap_or("VERIFY_REASON_UNKNOWN")
-            }
-            Err(status) => status_name(status.code()),
-        };
-        *t.outcomes.entry(outcome).or_default() += 1;
+        latency.saturating_record(took.clamp(1, MAX_LATENCY_NS));
+        calls += 1;
+        if response_bytes == 0 {
+            response_bytes = answer.bytes;
+        }
+        *outcomes.entry(answer.outcome).or_default() += 1;
     }
-    Ok(t)
-}
-
-fn status_name(code: tonic::Code) -> &'static str {
-    use tonic::Code::*;
-    match code {
-        Ok => "grpc:OK",
-        Cancelled => "grpc:CANCELLED",
-        Unknown => "grpc:UNKNOWN",
-        InvalidArgument => "grpc:INVALID_ARGUMENT",
-        DeadlineExceeded => "grpc:DEADLINE_EXCEEDED",
-        NotFound => "grpc:NOT_FOUND",
-        AlreadyExists => "grpc:ALREADY_EXISTS",
-        PermissionDenied => "grpc:PERMISSION_DENIED",
-        ResourceExhausted => "grpc:RESOURCE_EXHAUSTED",
-        FailedPrecondition => "grpc:FAILED_PRECONDITION",
-        Aborted => "grpc:ABORTED",
-        OutOfRange => "grpc:OUT_OF_RANGE",
-        Unimplemented => "grpc:UNIMPLEMENTED",
-        Internal => "grpc:INTERNAL",
-        Unavailable => "grpc:UNAVAILABLE",
-        DataLoss => "grpc:DATA_LOSS",
-        Unauthenticated => "grpc:UNAUTHENTICATED",
-    }
+    Ok(Tally {
+        caller,
+        calls,
+        latency,
+        outcomes,
+        response_bytes,
+    })
 }

@@ -1,15 +1,13 @@
 //! One benchmark run: start gatekey (and the floor), set up the scenario, then alternate
 //! floor and gatekey windows so both see the same machine state, and total them up.
 
+use super::call::Workload;
 use super::child::ServerProcess;
 use super::gatekey::{Admin, GatekeySpec};
 use super::load::{self, LoadSpec, Measurement};
 use super::report::{Row, RunReport};
 use super::scenario::Scenario;
-use crate::proto::v1 as pb;
-use crate::proto::v1::auth_service_client::AuthServiceClient;
 use anyhow::Context;
-use std::sync::Arc;
 use tokio::process::Command;
 
 /// What to run.
@@ -36,14 +34,14 @@ pub async fn run(spec: &RunSpec) -> anyhow::Result<RunReport> {
     );
     let admin = Admin::login(&gatekey).await?;
     let setup_started = std::time::Instant::now();
-    let requests: Arc<[pb::VerifyRequest]> = spec.scenario.prepare(&admin, spec.keys).await?.into();
+    let workload = spec.scenario.prepare(&admin, spec.keys).await?;
     eprintln!(
         "set up {} credential(s) for {} in {:.1?}",
-        requests.len(),
+        workload.len(),
         spec.scenario.name(),
         setup_started.elapsed()
     );
-    check_answers(gatekey.process.grpc, &requests, spec.scenario).await?;
+    check_answers(&gatekey.process, &workload, spec.scenario).await?;
 
     let mut floor = match spec.floor {
         true => Some(start_floor().await?),
@@ -56,19 +54,19 @@ pub async fn run(spec: &RunSpec) -> anyhow::Result<RunReport> {
         if let Some(f) = floor.as_mut() {
             f.ensure_running("the floor")?;
             eprintln!("round {round}: floor");
-            let m = load::measure(f.grpc, f.pid(), None, requests.clone(), spec.load).await?;
+            let m = load::measure(f, None, &workload, spec.load).await?;
             windows.push(Row::of("floor", Some(round), &m));
             floor_total.merge(&m)?;
         }
         gatekey.process.ensure_running("gatekey")?;
         eprintln!("round {round}: gatekey");
         let p = &gatekey.process;
-        let m = load::measure(p.grpc, p.pid(), p.http, requests.clone(), spec.load).await?;
+        let m = load::measure(p, p.http, &workload, spec.load).await?;
         windows.push(Row::of("gatekey", Some(round), &m));
         gatekey_total.merge(&m)?;
     }
     let gatekey_row = Row::of("gatekey", None, &gatekey_total);
-    let expected = spec.scenario.expected().as_str_name().to_owned();
+    let expected = spec.scenario.expected().to_owned();
     let mut report = RunReport {
         scenario: spec.scenario,
         backend: gatekey.backend,
@@ -77,7 +75,7 @@ pub async fn run(spec: &RunSpec) -> anyhow::Result<RunReport> {
         warmup_secs: spec.load.warmup.as_secs_f64(),
         duration_secs: spec.load.duration.as_secs_f64(),
         rounds: spec.rounds.max(1),
-        credentials: requests.len(),
+        credentials: workload.len(),
         key_cache_max: spec.gatekey.key_cache_max,
         windows,
         floor: floor.is_some().then(|| Row::of("floor", None, &floor_total)),
@@ -102,30 +100,27 @@ async fn start_floor() -> anyhow::Result<ServerProcess> {
 }
 
 /// Fails early when the set-up is wrong: the second call (the first one may be the single
-/// allowed call of `rate-limited`) must get the scenario's reason.
-async fn check_answers(
-    addr: std::net::SocketAddr,
-    requests: &[pb::VerifyRequest],
-    scenario: Scenario,
-) -> anyhow::Result<()> {
-    let channel = load::connect(addr, 1).await?.pop().context("no channel")?;
-    let mut client = AuthServiceClient::new(channel);
-    let request = requests.first().context("no requests")?;
-    let mut reason = pb::VerifyReason::Unspecified;
+/// allowed call of `rate-limited`) must get the scenario's outcome.
+async fn check_answers(server: &ServerProcess, workload: &Workload, scenario: Scenario) -> anyhow::Result<()> {
+    let one = LoadSpec {
+        concurrency: 1,
+        connections: 1,
+        warmup: std::time::Duration::ZERO,
+        duration: std::time::Duration::ZERO,
+    };
+    let mut caller = load::callers(server, workload, &one)
+        .await?
+        .pop()
+        .context("no caller")?;
+    let mut outcome = "";
     for _ in 0..2 {
-        let answer = client
-            .verify(request.clone())
-            .await
-            .context("checking the set-up")?
-            .into_inner();
-        reason = pb::VerifyReason::try_from(answer.reason).unwrap_or(pb::VerifyReason::Unspecified);
+        outcome = caller.call(workload, 0).await.outcome;
     }
     anyhow::ensure!(
-        reason == scenario.expected(),
-        "{} expects {} but gatekey answered {}",
+        outcome == scenario.expected(),
+        "{} expects {} but gatekey answered {outcome}",
         scenario.name(),
-        scenario.expected().as_str_name(),
-        reason.as_str_name()
+        scenario.expected(),
     );
     Ok(())
 }

@@ -1,12 +1,14 @@
 //! What each scenario sends, how the server must be set up for it, and the target it is
 //! held to against the floor.
 
+use super::call::Workload;
 use super::gatekey::Admin;
+use super::gateway;
 use crate::domain::key_format;
 use crate::proto::v1 as pb;
 use anyhow::Context;
 
-/// A Verify workload.
+/// A workload: Verify, or a gateway protocol, with the credential it names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scenario {
@@ -20,6 +22,10 @@ pub enum Scenario {
     InvalidChecksum,
     /// A valid key whose org allows one call a day: nearly every call is a 429.
     RateLimited,
+    /// Envoy ext_authz `Check` for a route requiring `cameras.read`, with the `cached-key` key.
+    ExtAuthz,
+    /// HTTP forward-auth (`GET /v1/forward-auth`) with the `cached-key` key, HTTP/1.1.
+    ForwardAuth,
 }
 
 /// The issue's goal for a scenario, relative to the floor measured in the same run.
@@ -44,12 +50,14 @@ impl Scenario {
             Scenario::CacheMiss => "cache-miss",
             Scenario::InvalidChecksum => "invalid-checksum",
             Scenario::RateLimited => "rate-limited",
+            Scenario::ExtAuthz => "ext-authz",
+            Scenario::ForwardAuth => "forward-auth",
         }
     }
 
     pub fn target(self) -> Option<Target> {
         match self {
-            Scenario::CachedKey => Some(Target {
+            Scenario::CachedKey | Scenario::ExtAuthz | Scenario::ForwardAuth => Some(Target {
                 min_throughput_ratio: 0.90,
                 max_cpu_ratio: Some(1.2),
             }),
@@ -66,12 +74,14 @@ impl Scenario {
         }
     }
 
-    /// The reason nearly every call should get.
-    pub fn expected(self) -> pb::VerifyReason {
+    /// The outcome nearly every call should get, as the load loop counts it.
+    pub fn expected(self) -> &'static str {
         match self {
-            Scenario::CachedKey | Scenario::CachedJwt | Scenario::CacheMiss => pb::VerifyReason::Ok,
-            Scenario::InvalidChecksum => pb::VerifyReason::InvalidCredential,
-            Scenario::RateLimited => pb::VerifyReason::RateLimited,
+            Scenario::CachedKey | Scenario::CachedJwt | Scenario::CacheMiss => pb::VerifyReason::Ok.as_str_name(),
+            Scenario::InvalidChecksum => pb::VerifyReason::InvalidCredential.as_str_name(),
+            Scenario::RateLimited => pb::VerifyReason::RateLimited.as_str_name(),
+            Scenario::ExtAuthz => "check:OK",
+            Scenario::ForwardAuth => "http:200",
         }
     }
 
@@ -85,27 +95,50 @@ impl Scenario {
     }
 
     /// Sets up the org through `admin` and returns the requests to send, round-robin.
-    pub async fn prepare(self, admin: &Admin, keys: usize) -> anyhow::Result<Vec<pb::VerifyRequest>> {
+    pub async fn prepare(self, admin: &Admin, keys: usize) -> anyhow::Result<Workload> {
         let (limit, window, burst) = self.org_policy();
         admin.set_org_rate_limit(limit, window, burst).await?;
         let credentials = match self {
             Scenario::CachedJwt => vec![admin.token.clone()],
-            Scenario::CachedKey | Scenario::RateLimited => issue(admin, 1).await?,
+            Scenario::CachedKey | Scenario::RateLimited | Scenario::ExtAuthz | Scenario::ForwardAuth => {
+                issue(admin, 1).await?
+            }
             Scenario::CacheMiss => issue(admin, keys).await?,
             Scenario::InvalidChecksum => {
                 let key = issue(admin, 1).await?.pop().context("no key issued")?;
                 vec![break_checksum(&key)?]
             }
         };
-        Ok(credentials
-            .into_iter()
-            .map(|credential| pb::VerifyRequest {
-                credential,
-                required_scopes: vec![KEY_SCOPES_REQUIRED.to_owned()],
-                client_ip: CLIENT_IP.to_owned(),
-                cost: 0,
-            })
-            .collect())
+        let (scopes, ip) = (KEY_SCOPES_REQUIRED, CLIENT_IP);
+        Ok(match self {
+            Scenario::ExtAuthz => Workload::Check(
+                credentials
+                    .iter()
+                    .map(|key| gateway::check_request(key, ip, scopes))
+                    .collect(),
+            ),
+            Scenario::ForwardAuth => Workload::ForwardAuth(
+                credentials
+                    .iter()
+                    .map(|key| gateway::forward_auth_headers(key, ip, scopes))
+                    .collect(),
+            ),
+            Scenario::CachedKey
+            | Scenario::CachedJwt
+            | Scenario::CacheMiss
+            | Scenario::InvalidChecksum
+            | Scenario::RateLimited => Workload::Verify(
+                credentials
+                    .into_iter()
+                    .map(|credential| pb::VerifyRequest {
+                        credential,
+                        required_scopes: vec![scopes.to_owned()],
+                        client_ip: ip.to_owned(),
+                        cost: 0,
+                    })
+                    .collect(),
+            ),
+        })
     }
 }
 

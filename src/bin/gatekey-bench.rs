@@ -1,11 +1,12 @@
-//! `gatekey-bench`: load generator for `AuthService.Verify`, after redis-benchmark.
+//! `gatekey-bench`: load generator for `AuthService.Verify` and the gateway protocols, after
+//! redis-benchmark.
 //!
 //! `gatekey-bench --scenario cached-key --floor` starts `gatekey` (found next to this
 //! executable) and the floor as child processes, alternates measured windows between them and
 //! prints throughput, latency percentiles and server CPU per call, with the ratios.
 
 use clap::{Args, Parser, Subcommand};
-use gatekey::bench::gatekey::GatekeySpec;
+use gatekey::bench::gatekey::{Admin, GatekeySpec};
 use gatekey::bench::load::LoadSpec;
 use gatekey::bench::run::{RunSpec, run};
 use gatekey::bench::scenario::Scenario;
@@ -25,15 +26,31 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Load Verify (the default with no subcommand).
+    /// Load gatekey (the default with no subcommand).
     Run(RunArgs),
     /// Resident memory per key held in the Verify key cache, measured in this process.
     Memory(MemoryArgs),
-    /// Serve the floor (used by `run --floor`).
+    /// Serve the floor (used by `run --floor` and `benches/gateway_path.sh`).
     #[command(hide = true)]
     ServeFloor {
+        /// Verify and ext_authz `Check`.
         #[arg(long, default_value = "127.0.0.1:0")]
         addr: SocketAddr,
+        /// Forward-auth.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        http_addr: SocketAddr,
+    },
+    /// On a running gatekey: log in as the org owner, lift the org rate limit to 10M/s,
+    /// issue a key like `cached-key`'s and print its secret (for `benches/gateway_path.sh`).
+    #[command(hide = true)]
+    BenchKey {
+        #[arg(long)]
+        grpc_addr: SocketAddr,
+        #[arg(long)]
+        email: String,
+        /// Read from the environment so it stays off the command line.
+        #[arg(long, env = "GATEKEY_BOOTSTRAP_PASSWORD", hide_env_values = true)]
+        password: String,
     },
 }
 
@@ -44,7 +61,8 @@ struct RunArgs {
     /// Calls in flight at once.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
-    /// HTTP/2 connections the calls share.
+    /// HTTP/2 connections the calls share (forward-auth, over HTTP/1.1, opens one per call
+    /// in flight instead).
     #[arg(long, default_value_t = 4)]
     connections: usize,
     /// Measured window per round, e.g. `10s` or `500ms`.
@@ -125,7 +143,14 @@ fn main() -> ExitCode {
             None => load(cli.run).await,
             Some(Command::Run(args)) => load(args).await,
             Some(Command::Memory(args)) => memory_per_key(&args),
-            Some(Command::ServeFloor { addr }) => floor::serve(addr, gatekey::app::shutdown_signal()).await,
+            Some(Command::ServeFloor { addr, http_addr }) => {
+                floor::serve(addr, http_addr, gatekey::app::shutdown_signal()).await
+            }
+            Some(Command::BenchKey {
+                grpc_addr,
+                email,
+                password,
+            }) => bench_key(grpc_addr, &email, &password).await,
         }
     });
     match result {
@@ -173,6 +198,16 @@ async fn load(args: RunArgs) -> anyhow::Result<()> {
     } else {
         print!("{}", report.table());
     }
+    Ok(())
+}
+
+async fn bench_key(grpc: SocketAddr, email: &str, password: &str) -> anyhow::Result<()> {
+    let admin = Admin::login_at(grpc, email, password).await?;
+    // The limiter still runs on every call but never denies, as in `cached-key`.
+    admin.set_org_rate_limit(10_000_000, 1, 10_000_000).await?;
+    let sa = admin.service_account().await?;
+    let key = admin.issue_keys(&sa, 1).await?.pop();
+    println!("{}", key.ok_or_else(|| anyhow::anyhow!("no key issued"))?);
     Ok(())
 }
 
