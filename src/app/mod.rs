@@ -119,11 +119,7 @@ impl Application {
             },
         });
         let (settings, descriptors) = config.gateway_settings()?;
-        let gateway = Arc::new(Gateway {
-            verifier: core.verifier.clone(),
-            settings,
-            descriptors,
-        });
+        let gateway = Arc::new(Gateway::new(core.verifier.clone(), settings, descriptors));
         let grpc = listeners::bind("gRPC", config.grpc_addr).await?;
         let http = listeners::bind("HTTP", config.http_addr).await?;
         let gateway_listener = match config.gateway_addr {

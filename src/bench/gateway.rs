@@ -142,23 +142,27 @@ pub fn canned_check_response() -> CheckResponse {
             })
             .collect(),
     };
+    // gatekey puts the metadata in the deprecated `OkHttpResponse.dynamic_metadata` too.
+    #[allow(deprecated, reason = "the same shape as gatekey's answer")]
+    let ok = OkHttpResponse {
+        dynamic_metadata: Some(metadata.clone()),
+        headers: IDENTITY
+            .iter()
+            .map(|h| header(h, HeaderAppendAction::OverwriteIfExistsOrAdd))
+            .collect(),
+        response_headers_to_add: RATE_LIMIT
+            .iter()
+            .map(|h| header(h, HeaderAppendAction::AppendIfExistsOrAdd))
+            .collect(),
+        ..Default::default()
+    };
     CheckResponse {
         status: Some(rpc::Status {
             code: tonic::Code::Ok as i32,
             ..Default::default()
         }),
         dynamic_metadata: Some(metadata),
-        http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
-            headers: IDENTITY
-                .iter()
-                .map(|h| header(h, HeaderAppendAction::OverwriteIfExistsOrAdd))
-                .collect(),
-            response_headers_to_add: RATE_LIMIT
-                .iter()
-                .map(|h| header(h, HeaderAppendAction::AppendIfExistsOrAdd))
-                .collect(),
-            ..Default::default()
-        })),
+        http_response: Some(HttpResponse::OkResponse(ok)),
     }
 }
 

@@ -7,6 +7,7 @@ use crate::ratelimit;
 use crate::verify::{Decision, Principal};
 use serde_json::{Map, Value, json};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// Header telling the proxy (and its logs) why a request was denied.
 pub const REASON_HEADER: &str = "x-gatekey-reason";
@@ -17,8 +18,8 @@ pub struct Answer {
     pub status: u16,
     /// `None` when no decision could be made (the store is needed and unreachable).
     pub reason: Option<VerifyReason>,
-    /// On allow: who is calling, for the upstream.
-    pub identity: Option<Identity>,
+    /// On allow: who is calling, for the upstream (set by [`super::Gateway::check`]).
+    pub identity: Option<Arc<Identity>>,
     /// Headers for the client: rate-limit fields, `Retry-After`, `WWW-Authenticate`, reason.
     pub client_headers: Vec<(&'static str, String)>,
     /// On deny: `{"error": {"code", "message", "details"}}`.
@@ -48,7 +49,7 @@ impl Answer {
             return Self {
                 status: 200,
                 reason: Some(reason),
-                identity: decision.principal.as_ref().map(Identity::of),
+                identity: None,
                 client_headers,
                 body: None,
             };

@@ -89,6 +89,9 @@ impl RouteTable {
     /// first matching route, and of those every scope and the highest cost. `None` when no
     /// route matches any reading.
     pub fn find(&self, method: &str, uri: &str) -> Option<RouteRequirement> {
+        if self.0.is_empty() {
+            return None;
+        }
         let mut found: Option<RouteRequirement> = None;
         for reading in path::readings(uri) {
             let Some(route) = self.0.iter().find(|r| {

@@ -3,6 +3,7 @@
 
 use crate::domain::key_format::prefix_of;
 use crate::verify::Principal;
+use http::HeaderValue;
 
 /// The identity headers, in the order they are set. Every one is always set on an allow
 /// (empty when it does not apply), and a client's copy never reaches the upstream.
@@ -30,7 +31,7 @@ pub fn is_reserved(header: &str) -> bool {
 }
 
 /// The allowed caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Identity {
     pub org_id: String,
     pub principal: String,
@@ -45,11 +46,13 @@ pub struct Identity {
     pub key_prefix: &'static str,
     /// `live` or `test`; empty for users.
     pub environment: &'static str,
+    /// The same values as HTTP header values, built once: forward-auth answers share them.
+    pub header_values: [HeaderValue; 8],
 }
 
 impl Identity {
     pub fn of(p: &Principal) -> Self {
-        match p {
+        let mut identity = match p {
             Principal::Key(cached) => {
                 let k = &cached.key;
                 Self {
@@ -61,6 +64,7 @@ impl Identity {
                     key_id: k.id.to_string(),
                     key_prefix: prefix_of(k.kind, k.environment),
                     environment: k.environment.as_str(),
+                    header_values: std::array::from_fn(|_| HeaderValue::from_static("")),
                 }
             }
             Principal::User { token, scopes } => Self {
@@ -72,8 +76,15 @@ impl Identity {
                 key_id: String::new(),
                 key_prefix: "",
                 environment: "",
+                header_values: std::array::from_fn(|_| HeaderValue::from_static("")),
             },
-        }
+        };
+        // Ids, roles, prefixes and scopes are ASCII without control characters, so every value
+        // is a valid header value; an impossible failure leaves that header empty.
+        identity.header_values = identity
+            .headers()
+            .map(|(_, v)| HeaderValue::from_str(v).unwrap_or_else(|_| HeaderValue::from_static("")));
+        identity
     }
 
     /// The header values, paired with [`IDENTITY_HEADERS`].

@@ -16,17 +16,34 @@ pub use config::GatewaySettings;
 pub use identity::Identity;
 pub use request::{Credential, GatewayRequest};
 
+use crate::domain::ids::KeyId;
 use crate::domain::verify::VerifyReason;
 use crate::ratelimit::Bucket;
-use crate::verify::{Decision, RateLimitOutcome, Verifier, VerifyError, VerifyInput};
+use crate::verify::{Decision, Principal, RateLimitOutcome, Verifier, VerifyError, VerifyInput};
 use descriptors::{DescriptorRules, Target};
+use moka::sync::Cache;
 use std::sync::Arc;
 
 /// The gateway side of gatekey: settings and the engine they ask.
 pub struct Gateway {
-    pub verifier: Arc<Verifier>,
+    verifier: Arc<Verifier>,
     pub settings: GatewaySettings,
-    pub descriptors: DescriptorRules,
+    descriptors: DescriptorRules,
+    identities: Cache<KeyId, Arc<Identity>>,
+}
+
+impl Gateway {
+    pub fn new(verifier: Arc<Verifier>, settings: GatewaySettings, descriptors: DescriptorRules) -> Self {
+        Self {
+            verifier,
+            settings,
+            descriptors,
+            identities: Cache::builder()
+                .max_capacity(200_000)
+                .time_to_idle(std::time::Duration::from_secs(3600))
+                .build(),
+        }
+    }
 }
 
 impl Gateway {
@@ -59,8 +76,23 @@ impl Gateway {
             cost: requirement.cost,
         };
         match self.verifier.verify(&input).await {
-            Ok(decision) => Answer::of(&decision, !credential.is_empty(), &input.required, req.client_ip),
+            Ok(decision) => {
+                let mut answer = Answer::of(&decision, !credential.is_empty(), &input.required, req.client_ip);
+                if answer.allowed() {
+                    answer.identity = decision.principal.as_ref().map(|p| self.identity(p));
+                }
+                answer
+            }
             Err(_) => Answer::unavailable(),
+        }
+    }
+
+    /// Who `p` is, as the upstream sees it. A key's identity never changes (rotation makes a
+    /// new key), so it is formatted once per key and shared; a user's follows their role.
+    fn identity(&self, p: &Principal) -> Arc<Identity> {
+        match p {
+            Principal::Key(k) => self.identities.get_with(k.key.id, || Arc::new(Identity::of(p))),
+            Principal::User { .. } => Arc::new(Identity::of(p)),
         }
     }
 }

@@ -4,11 +4,12 @@
 //! `X-Gatekey-Cost`; a 2xx lets the request through with our headers copied onto it.
 
 use super::HttpState;
+use crate::gateway::identity::IDENTITY_HEADERS;
 use crate::gateway::request::{API_KEY, AUTHORIZATION, forwarded_client};
 use crate::gateway::{Answer, GatewayRequest};
 use axum::Router;
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use std::net::SocketAddr;
@@ -36,16 +37,15 @@ pub fn routes() -> Router<HttpState> {
 async fn forward(
     State(state): State<HttpState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    uri: Uri,
-    method: Method,
-    headers: HeaderMap,
+    request: Request,
 ) -> Response {
-    let flavor = if uri.path() == NGINX_PATH {
+    // The request by reference: its headers are read, never copied.
+    let flavor = if request.uri().path() == NGINX_PATH {
         Flavor::Nginx
     } else {
         Flavor::Standard
     };
-    handle(&state, peer, &method, &headers, flavor).await
+    handle(&state, peer, request.method(), request.headers(), flavor).await
 }
 
 async fn handle(state: &HttpState, peer: SocketAddr, method: &Method, headers: &HeaderMap, flavor: Flavor) -> Response {
@@ -58,12 +58,20 @@ async fn handle(state: &HttpState, peer: SocketAddr, method: &Method, headers: &
     let original_method = lossy("x-forwarded-method").or_else(|| lossy("x-original-method"));
     let uri = lossy("x-forwarded-uri").or_else(|| lossy("x-original-uri"));
     // Every X-Forwarded-For line, in order: a proxy may append its own line.
-    let forwarded_for = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .map(|v| String::from_utf8_lossy(v.as_bytes()))
-        .collect::<Vec<_>>()
-        .join(",");
+    let mut lines = headers.get_all("x-forwarded-for").iter();
+    let forwarded_for = match (lines.next(), lines.next()) {
+        (None, _) => None,
+        (Some(one), None) => Some(String::from_utf8_lossy(one.as_bytes())),
+        (Some(_), Some(_)) => Some(
+            headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()))
+                .collect::<Vec<_>>()
+                .join(",")
+                .into(),
+        ),
+    };
     let req = GatewayRequest {
         authorization: get(AUTHORIZATION),
         api_key: get(API_KEY),
@@ -73,42 +81,66 @@ async fn handle(state: &HttpState, peer: SocketAddr, method: &Method, headers: &
         route_cost: get("x-gatekey-cost"),
         client_ip: Some(forwarded_client(
             peer.ip(),
-            Some(forwarded_for.as_str()).filter(|s| !s.is_empty()),
+            forwarded_for.as_deref(),
             get("x-real-ip"),
             &settings.trusted_proxies,
         )),
         repeated_credential: repeated(AUTHORIZATION) || repeated(API_KEY),
     };
     let answer = state.gateway.check(&req).await;
-    to_response(&answer, flavor)
+    to_response(answer, flavor)
 }
 
-fn to_response(answer: &Answer, flavor: Flavor) -> Response {
+/// The identity header names, built once.
+const IDENTITY_NAMES: [HeaderName; 8] = [
+    HeaderName::from_static(IDENTITY_HEADERS[0]),
+    HeaderName::from_static(IDENTITY_HEADERS[1]),
+    HeaderName::from_static(IDENTITY_HEADERS[2]),
+    HeaderName::from_static(IDENTITY_HEADERS[3]),
+    HeaderName::from_static(IDENTITY_HEADERS[4]),
+    HeaderName::from_static(IDENTITY_HEADERS[5]),
+    HeaderName::from_static(IDENTITY_HEADERS[6]),
+    HeaderName::from_static(IDENTITY_HEADERS[7]),
+];
+
+/// A name of the answer's client headers; the ones every answer carries are built once.
+fn client_header(name: &'static str) -> Option<HeaderName> {
+    const POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+    const STATE: HeaderName = HeaderName::from_static("ratelimit");
+    match name {
+        "ratelimit-policy" => Some(POLICY),
+        "ratelimit" => Some(STATE),
+        other => HeaderName::try_from(other).ok(),
+    }
+}
+
+fn to_response(answer: Answer, flavor: Flavor) -> Response {
     let mut status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if flavor == Flavor::Nginx && matches!(answer.status, 429 | 503) {
         status = StatusCode::FORBIDDEN;
     }
-    let mut headers = HeaderMap::new();
-    let mut put = |name: &str, value: &str| {
-        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+    let mut headers = HeaderMap::with_capacity(16);
+    if let Some(identity) = &answer.identity {
+        for (name, value) in IDENTITY_NAMES.into_iter().zip(identity.header_values.iter()) {
+            headers.insert(name, value.clone());
+        }
+    }
+    for (name, value) in answer.client_headers {
+        if let (Some(n), Ok(v)) = (client_header(name), HeaderValue::try_from(value)) {
             headers.insert(n, v);
         }
-    };
-    if let Some(identity) = &answer.identity {
-        for (name, value) in identity.headers() {
-            put(name, value);
-        }
     }
-    for (name, value) in &answer.client_headers {
-        put(name, value);
-    }
-    let body = answer.body.clone().unwrap_or_default();
-    if answer.body.is_some() {
-        put(header::CONTENT_TYPE.as_str(), "application/json");
-        if flavor == Flavor::Nginx {
-            put(ERROR_BODY_HEADER, &body);
+    let body = answer.body.unwrap_or_default();
+    if !body.is_empty() {
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if flavor == Flavor::Nginx
+            && let Ok(v) = HeaderValue::try_from(body.as_str())
+        {
+            headers.insert(ERROR_BODY, v);
         }
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     (status, headers, body).into_response()
 }
+
+const ERROR_BODY: HeaderName = HeaderName::from_static(ERROR_BODY_HEADER);

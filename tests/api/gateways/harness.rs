@@ -115,7 +115,8 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Starts `command` and waits until `port` answers HTTP.
+    /// Starts `command` and waits until the gateway answers through gatekey: a request without
+    /// a credential gets gatekey's 401 (Traefik, for one, answers 404 until its routes load).
     pub async fn start(mut command: Command, port: u16, log: PathBuf) -> Self {
         let out = std::fs::File::create(&log).expect("log file");
         let err = out.try_clone().expect("log file");
@@ -132,7 +133,8 @@ impl Gateway {
         };
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(30) {
-            if client().get(format!("{}/", gateway.base)).send().await.is_ok() {
+            let probe = client().get(format!("{}/api/ready", gateway.base)).send().await;
+            if probe.is_ok_and(|r| r.status() == reqwest::StatusCode::UNAUTHORIZED) {
                 return gateway;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
