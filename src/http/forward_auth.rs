@@ -8,10 +8,12 @@ use crate::gateway::identity::IDENTITY_HEADERS;
 use crate::gateway::request::{API_KEY, AUTHORIZATION, forwarded_client};
 use crate::gateway::{Answer, GatewayRequest};
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::any;
+use std::borrow::Cow;
 use std::net::SocketAddr;
 
 /// nginx's `auth_request` passes only 2xx, 401 and 403 and drops the body, so its variant
@@ -48,24 +50,74 @@ async fn forward(
     handle(&state, peer, request.method(), request.headers(), flavor).await
 }
 
+/// The request headers forward-auth reads, found in one pass over the map (a lookup per
+/// name would hash each name again).
+#[derive(Default)]
+struct Forwarded<'a> {
+    authorization: Option<&'a HeaderValue>,
+    api_key: Option<&'a HeaderValue>,
+    repeated_credential: bool,
+    method: Option<&'a HeaderValue>,
+    original_method: Option<&'a HeaderValue>,
+    uri: Option<&'a HeaderValue>,
+    original_uri: Option<&'a HeaderValue>,
+    forwarded_for: Vec<&'a HeaderValue>,
+    real_ip: Option<&'a HeaderValue>,
+    scopes: Option<&'a HeaderValue>,
+    cost: Option<&'a HeaderValue>,
+}
+
+impl<'a> Forwarded<'a> {
+    fn read(headers: &'a HeaderMap) -> Self {
+        let mut f = Self::default();
+        for (name, value) in headers {
+            let slot = match name.as_str() {
+                AUTHORIZATION => &mut f.authorization,
+                API_KEY => &mut f.api_key,
+                "x-forwarded-method" => &mut f.method,
+                "x-original-method" => &mut f.original_method,
+                "x-forwarded-uri" => &mut f.uri,
+                "x-original-uri" => &mut f.original_uri,
+                "x-real-ip" => &mut f.real_ip,
+                "x-gatekey-require-scopes" => &mut f.scopes,
+                "x-gatekey-cost" => &mut f.cost,
+                "x-forwarded-for" => {
+                    // Every line, in order: a proxy may append its own.
+                    f.forwarded_for.push(value);
+                    continue;
+                }
+                _ => continue,
+            };
+            // A repeated credential header: which copy the upstream reads is unknown. For
+            // the other headers the first copy counts.
+            if slot.is_some() && matches!(name.as_str(), AUTHORIZATION | API_KEY) {
+                f.repeated_credential = true;
+            }
+            slot.get_or_insert(value);
+        }
+        f
+    }
+}
+
+fn text(v: Option<&HeaderValue>) -> Option<&str> {
+    v.and_then(|v| v.to_str().ok())
+}
+
+/// A URI with bytes a proxy passed through but that are no UTF-8 must still be matched
+/// against the route table, never read as absent.
+fn lossy(v: Option<&HeaderValue>) -> Option<Cow<'_, str>> {
+    v.map(|v| String::from_utf8_lossy(v.as_bytes()))
+}
+
 async fn handle(state: &HttpState, peer: SocketAddr, method: &Method, headers: &HeaderMap, flavor: Flavor) -> Response {
-    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    // A URI with bytes a proxy passed through but that are no UTF-8 must still be matched
-    // against the route table, never read as absent; only an absent header falls back.
-    let lossy = |name: &str| headers.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()));
-    let repeated = |name: &str| headers.get_all(name).iter().nth(1).is_some();
-    let settings = &state.gateway.settings;
-    let original_method = lossy("x-forwarded-method").or_else(|| lossy("x-original-method"));
-    let uri = lossy("x-forwarded-uri").or_else(|| lossy("x-original-uri"));
-    // Every X-Forwarded-For line, in order: a proxy may append its own line.
-    let mut lines = headers.get_all("x-forwarded-for").iter();
-    let forwarded_for = match (lines.next(), lines.next()) {
-        (None, _) => None,
-        (Some(one), None) => Some(String::from_utf8_lossy(one.as_bytes())),
-        (Some(_), Some(_)) => Some(
-            headers
-                .get_all("x-forwarded-for")
-                .iter()
+    let f = Forwarded::read(headers);
+    let original_method = lossy(f.method.or(f.original_method));
+    let uri = lossy(f.uri.or(f.original_uri));
+    let forwarded_for: Option<Cow<'_, str>> = match f.forwarded_for.as_slice() {
+        [] => None,
+        [one] => lossy(Some(one)),
+        many => Some(
+            many.iter()
                 .map(|v| String::from_utf8_lossy(v.as_bytes()))
                 .collect::<Vec<_>>()
                 .join(",")
@@ -73,19 +125,19 @@ async fn handle(state: &HttpState, peer: SocketAddr, method: &Method, headers: &
         ),
     };
     let req = GatewayRequest {
-        authorization: get(AUTHORIZATION),
-        api_key: get(API_KEY),
+        authorization: text(f.authorization),
+        api_key: text(f.api_key),
         method: original_method.as_deref().unwrap_or(method.as_str()),
         uri: uri.as_deref(),
-        route_scopes: get("x-gatekey-require-scopes"),
-        route_cost: get("x-gatekey-cost"),
+        route_scopes: text(f.scopes),
+        route_cost: text(f.cost),
         client_ip: Some(forwarded_client(
             peer.ip(),
             forwarded_for.as_deref(),
-            get("x-real-ip"),
-            &settings.trusted_proxies,
+            text(f.real_ip),
+            &state.gateway.settings.trusted_proxies,
         )),
-        repeated_credential: repeated(AUTHORIZATION) || repeated(API_KEY),
+        repeated_credential: f.repeated_credential,
     };
     let answer = state.gateway.check(&req).await;
     to_response(answer, flavor)
@@ -140,7 +192,11 @@ fn to_response(answer: Answer, flavor: Flavor) -> Response {
         }
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    (status, headers, body).into_response()
+    // Built in place: the map moves into the response instead of being copied into it.
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
 }
 
 const ERROR_BODY: HeaderName = HeaderName::from_static(ERROR_BODY_HEADER);

@@ -283,6 +283,18 @@ async fn the_nginx_variant_answers_what_auth_request_can_pass_on() {
     assert!(limited.header("retry-after").parse::<u64>().is_ok());
     let standard = get(&app.http_addr, "/v1/forward-auth", &[("x-api-key", &secret)]).await;
     assert_eq!((standard.status, standard.code().as_str()), (429, "RATE_LIMITED"));
+    let (other, _) = key(&app, &t, &[], |_| {}).await;
+    let twice = get(
+        &app.http_addr,
+        "/v1/forward-auth",
+        &[("x-api-key", &secret), ("x-api-key", &other)],
+    )
+    .await;
+    assert_eq!(
+        (twice.status, twice.code().as_str()),
+        (401, "INVALID_CREDENTIAL"),
+        "a repeated credential header"
+    );
     let bad = get(
         &app.http_addr,
         "/v1/forward-auth",
