@@ -5,11 +5,6 @@
 //! executable) and the floor as child processes, alternates measured windows between them and
 //! prints throughput, latency percentiles and server CPU per call, with the ratios.
 
-/// The same allocator as `gatekey`, so the floor it serves differs from gatekey only in the
-/// work gatekey does.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use clap::{Args, Parser, Subcommand};
 use gatekey::bench::gatekey::{Admin, GatekeySpec};
 use gatekey::bench::load::LoadSpec;
