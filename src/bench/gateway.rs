@@ -2,12 +2,10 @@
 //! forward-auth `GET`) and the floor's canned allow in each protocol, shaped like gatekey's
 //! answer for the cached key of `cached-key` so that encoding costs the same on both sides.
 
-use envoy_types::ext_authz::v3::pb::{
-    CheckRequest, CheckResponse, HeaderAppendAction, HeaderValue, HeaderValueOption, HttpResponse, OkHttpResponse,
-};
+use crate::grpc::ext_authz;
+use envoy_types::ext_authz::v3::pb::{CheckRequest, CheckResponse, HttpResponse, OkHttpResponse};
 use envoy_types::pb::envoy::config::core::v3::{Address, SocketAddress, address, socket_address};
 use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, attribute_context};
-use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
 use envoy_types::pb::google::rpc;
 use std::collections::HashMap;
 
@@ -121,38 +119,15 @@ pub fn forward_auth_headers(key: &str, client_ip: &str, scopes: &str) -> Vec<(&'
 /// metadata. `headers_to_remove` is empty, as gatekey's is for a request carrying no
 /// `x-gatekey-*` header with `hide_credentials` off.
 pub fn canned_check_response() -> CheckResponse {
-    let header = |(key, value): &(&str, &str), action: HeaderAppendAction| HeaderValueOption {
-        header: Some(HeaderValue {
-            key: (*key).to_owned(),
-            value: (*value).to_owned(),
-            ..Default::default()
-        }),
-        append_action: action as i32,
-        keep_empty_value: true,
-        ..Default::default()
-    };
-    let metadata = Struct {
-        fields: METADATA
-            .iter()
-            .map(|(k, v)| {
-                let value = Value {
-                    kind: Some(Kind::StringValue((*v).to_owned())),
-                };
-                ((*k).to_owned(), value)
-            })
-            .collect(),
-    };
+    let metadata = ext_authz::metadata(&METADATA);
     // gatekey puts the metadata in the deprecated `OkHttpResponse.dynamic_metadata` too.
     #[allow(deprecated, reason = "the same shape as gatekey's answer")]
     let ok = OkHttpResponse {
         dynamic_metadata: Some(metadata.clone()),
-        headers: IDENTITY
-            .iter()
-            .map(|h| header(h, HeaderAppendAction::OverwriteIfExistsOrAdd))
-            .collect(),
+        headers: IDENTITY.iter().map(|(k, v)| ext_authz::header(k, v)).collect(),
         response_headers_to_add: RATE_LIMIT
             .iter()
-            .map(|h| header(h, HeaderAppendAction::AppendIfExistsOrAdd))
+            .map(|(k, v)| ext_authz::appended_header(k, v))
             .collect(),
         ..Default::default()
     };

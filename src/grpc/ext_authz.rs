@@ -89,18 +89,7 @@ fn response(answer: &Answer, client_headers: &HashMap<String, String>, settings:
         headers_to_remove.extend(client_headers.contains_key(API_KEY).then(|| API_KEY.to_owned()));
         query_parameters_to_remove.extend(settings.query_credential.clone());
     }
-    let metadata = Struct {
-        fields: identity
-            .metadata()
-            .iter()
-            .map(|(k, v)| {
-                let value = Value {
-                    kind: Some(Kind::StringValue((*v).to_owned())),
-                };
-                ((*k).to_owned(), value)
-            })
-            .collect(),
-    };
+    let metadata = metadata(&identity.metadata());
     // The metadata goes in both places: `CheckResponse.dynamic_metadata` is the current field,
     // and the deprecated `OkHttpResponse.dynamic_metadata`, which overrides it when set, is
     // still what older Envoys and tools read. The two are equal, so either reading agrees.
@@ -115,10 +104,7 @@ fn response(answer: &Answer, client_headers: &HashMap<String, String>, settings:
         response_headers_to_add: answer
             .client_headers
             .iter()
-            .map(|(k, v)| HeaderValueOption {
-                append_action: HeaderAppendAction::AppendIfExistsOrAdd as i32,
-                ..header(k, v)
-            })
+            .map(|(k, v)| appended_header(k, v))
             .collect(),
         ..Default::default()
     };
@@ -158,7 +144,7 @@ fn denied(answer: &Answer) -> CheckResponse {
 
 /// A header that replaces any existing one, kept even when empty (an identity header that
 /// does not apply is still set, so no client value survives).
-fn header(key: &str, value: &str) -> HeaderValueOption {
+pub fn header(key: &str, value: &str) -> HeaderValueOption {
     HeaderValueOption {
         header: Some(HeaderValue {
             key: key.to_owned(),
@@ -168,5 +154,28 @@ fn header(key: &str, value: &str) -> HeaderValueOption {
         append_action: HeaderAppendAction::OverwriteIfExistsOrAdd as i32,
         keep_empty_value: true,
         ..Default::default()
+    }
+}
+
+/// A header appended to any of the same name (the RateLimit fields are lists).
+pub fn appended_header(key: &str, value: &str) -> HeaderValueOption {
+    HeaderValueOption {
+        append_action: HeaderAppendAction::AppendIfExistsOrAdd as i32,
+        ..header(key, value)
+    }
+}
+
+/// Dynamic metadata of string fields.
+pub fn metadata(fields: &[(&str, &str)]) -> Struct {
+    Struct {
+        fields: fields
+            .iter()
+            .map(|(k, v)| {
+                let value = Value {
+                    kind: Some(Kind::StringValue((*v).to_owned())),
+                };
+                ((*k).to_owned(), value)
+            })
+            .collect(),
     }
 }
