@@ -44,9 +44,7 @@ impl Gateway {
                 .build(),
         }
     }
-}
 
-impl Gateway {
     /// Decides one gateway request. Never an error: a misconfigured route and an engine that
     /// cannot answer are answers too, which each transport maps to its protocol.
     pub async fn check(&self, req: &GatewayRequest<'_>) -> Answer {
