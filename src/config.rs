@@ -472,6 +472,22 @@ mod tests {
     }
 
     #[test]
+    fn gateway_settings_come_from_the_environment_too() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("GATEKEY_TRUSTED_PROXIES", "[\"10.0.0.0/8\", \"192.0.2.1\"]");
+            jail.set_env("GATEKEY_HIDE_CREDENTIALS", "true");
+            jail.set_env("GATEKEY_GATEWAY_ADDR", "127.0.0.1:7000");
+            let c = Config::load(None, &FlagOverrides::default()).map_err(|e| e.to_string())?;
+            let (settings, _) = c.gateway_settings().map_err(|e| e.to_string())?;
+            assert!(settings.trusted_proxies.trusts("10.9.9.9".parse().expect("ip")));
+            assert!(!settings.trusted_proxies.trusts("127.0.0.1".parse().expect("ip")));
+            assert!(settings.hide_credentials);
+            assert_eq!(c.gateway_addr.map(|a| a.port()), Some(7000));
+            Ok(())
+        });
+    }
+
+    #[test]
     fn short_secrets_are_rejected() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("GATEKEY_KEY_PEPPER", "short");
