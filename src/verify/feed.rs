@@ -78,9 +78,14 @@ impl FeedCursor {
             if since.elapsed() < gap_timeout {
                 return skipped;
             }
-            // The hole never filled: that sequence number was rolled back (or its transaction
-            // took longer than the timeout, which the caller must assume and recover from).
-            self.cursor += 1;
+            // The hole never filled: its sequence numbers were rolled back, or logged ahead and
+            // lost in a crash (PostgreSQL can skip 32 at once), or their transactions took
+            // longer than the timeout, which the caller must assume and recover from. Every
+            // number in it was missing when the hole was first seen, so all of them are given
+            // up on together: one skip, one cache drop, however wide the hole.
+            if let Some(&first) = self.ahead.first() {
+                self.cursor = first - 1;
+            }
             self.hole_since = None;
             skipped = true;
         }
@@ -212,6 +217,20 @@ mod tests {
         let (applied, _) = c.accept(vec![change(12), change(13)], Duration::from_secs(60));
         assert_eq!(applied.iter().map(|c| c.seq).collect::<Vec<_>>(), vec![12]);
         assert_eq!((c.position(), c.hole()), (13, None));
+    }
+
+    #[test]
+    fn a_wide_hole_is_skipped_whole_after_one_timeout() {
+        let timeout = Duration::from_millis(40);
+        let mut c = FeedCursor::at(0);
+        // A crash can skip 32 sequence numbers at once.
+        let (_, skipped) = c.accept(vec![change(33)], timeout);
+        assert_eq!((c.position(), skipped), (0, false), "waits below the hole first");
+        std::thread::sleep(timeout + Duration::from_millis(10));
+        let (_, skipped) = c.accept(Vec::new(), timeout);
+        assert_eq!((c.position(), skipped), (33, true), "one timeout skips all 32");
+        let (_, skipped) = c.accept(vec![change(34)], timeout);
+        assert_eq!((c.position(), skipped), (34, false), "and caches are dropped once");
     }
 
     #[test]
