@@ -204,6 +204,7 @@ impl Core {
             typ: ACCESS_TYP.to_owned(),
             iat: now.0 / 1000,
             exp: expires_at.0 / 1000,
+            nbf: None,
             jti: uuid::Uuid::new_v4().to_string(),
         };
         let token = self.jwt.sign(&claims).map_err(|e| ServiceError::Internal(e.into()))?;

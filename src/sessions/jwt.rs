@@ -39,6 +39,9 @@ pub struct AccessClaims {
     pub typ: String,
     pub iat: i64,
     pub exp: i64,
+    /// Not before; gatekey sets none, but honours one (RFC 8725).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     pub jti: String,
 }
 
@@ -219,7 +222,7 @@ impl JwtKeys {
     }
 
     /// Checks signature (by a published key, chosen by `kid`), algorithm, issuer, audience,
-    /// type and expiry (with [`LEEWAY_SECS`]), against the injected clock.
+    /// type, expiry, `iat` and `nbf` (each with [`LEEWAY_SECS`]), against the injected clock.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
         if header.alg != Algorithm::EdDSA {
@@ -237,8 +240,15 @@ impl JwtKeys {
             return Err(TokenError::Invalid);
         }
         let leeway_ms = i64::try_from(LEEWAY_SECS * 1000).unwrap_or(i64::MAX);
-        if self.clock.now().0 >= claims.exp.saturating_mul(1000).saturating_add(leeway_ms) {
+        let now = self.clock.now().0;
+        if now >= claims.exp.saturating_mul(1000).saturating_add(leeway_ms) {
             return Err(TokenError::Expired);
+        }
+        // A token not valid yet, or issued further in the future than clocks may drift, is
+        // refused (RFC 8725 3.10): it was minted by a skewed or compromised issuer.
+        let future = |secs: i64| secs.saturating_mul(1000) > now.saturating_add(leeway_ms);
+        if future(claims.iat) || claims.nbf.is_some_and(future) {
+            return Err(TokenError::Invalid);
         }
         Ok(claims)
     }

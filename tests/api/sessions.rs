@@ -4,6 +4,7 @@ use crate::support::app::{PASSWORD, USER_AGENT, assert_error, authed, spawn_app}
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatekey::proto::v1 as pb;
+use gatekey::sessions::jwt::AccessClaims;
 use std::time::{Duration, Instant};
 use tonic::Code;
 
@@ -371,4 +372,47 @@ async fn no_log_line_ever_contains_a_secret() {
     ] {
         assert!(!logs.contains(secret), "a secret reached the logs");
     }
+}
+
+#[tokio::test]
+async fn tokens_from_the_future_are_refused_on_verify_and_admin_calls() {
+    let app = spawn_app().await;
+    let org = app.org("acme").await;
+    let genuine = app.core.jwt.verify(&org.owner_token).expect("a valid token");
+    let now = genuine.iat;
+    let skewed = [
+        (
+            "nbf an hour ahead",
+            AccessClaims {
+                nbf: Some(now + 3600),
+                ..genuine.clone()
+            },
+        ),
+        (
+            "iat an hour ahead",
+            AccessClaims {
+                iat: now + 3600,
+                ..genuine.clone()
+            },
+        ),
+    ];
+    for (what, claims) in skewed {
+        // Signed with gatekey's own key: only the times are wrong.
+        let token = app.core.jwt.sign(&claims).expect("sign");
+        let verdict = crate::verify::verify(&app, &token, &[], "").await;
+        assert_eq!(verdict.reason, pb::VerifyReason::InvalidCredential as i32, "{what}");
+        let admin = app
+            .keys()
+            .list_keys(authed(&token, pb::ListKeysRequest::default()))
+            .await;
+        assert_error(admin, Code::Unauthenticated, "INVALID_CREDENTIAL");
+    }
+    // Within the leeway both are fine (clocks drift).
+    let near = AccessClaims {
+        nbf: Some(now + 10),
+        iat: now + 10,
+        ..genuine
+    };
+    let token = app.core.jwt.sign(&near).expect("sign");
+    assert!(crate::verify::verify(&app, &token, &[], "").await.allowed);
 }
