@@ -51,6 +51,7 @@ pub mod action {
     pub const LOGIN_FAILED: &str = "user.login_failed";
     pub const SESSION_REVOKED: &str = "session.revoked";
     pub const REFRESH_TOKEN_REUSED: &str = "session.refresh_token_reused";
+    pub const USER_AGENT_MISMATCH: &str = "session.user_agent_mismatch";
     pub const SERVICE_ACCOUNT_CREATED: &str = "service_account.created";
     pub const KEY_ISSUED: &str = "service_account.key_issued";
     pub const KEY_ROTATED: &str = "service_account.key_rotated";

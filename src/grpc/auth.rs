@@ -46,6 +46,21 @@ fn effective_user_agent<T>(req: &Request<T>, field: &str) -> Result<String, Fiel
     plain_text("user_agent", &ua, MAX_USER_AGENT)
 }
 
+/// The User-Agent of a refresh. One longer than any a login accepts cannot be the session's,
+/// so it is a mismatch (audited by the store), not a malformed request; it reaches the store
+/// as a placeholder one byte over the limit, unequal to every stored User-Agent by length.
+fn refreshing_user_agent<T>(req: &Request<T>, field: &str) -> Result<String, FieldViolation> {
+    let ua = if field.is_empty() {
+        user_agent(req)
+    } else {
+        field.to_owned()
+    };
+    if ua.len() > MAX_USER_AGENT {
+        return Ok("-".repeat(MAX_USER_AGENT + 1));
+    }
+    plain_text("user_agent", &ua, MAX_USER_AGENT)
+}
+
 /// Shape check only: an unknown but well-formed token is an authentication failure later.
 fn refresh_token(raw: &str) -> Result<SecretString, FieldViolation> {
     if raw.is_empty() {
@@ -79,7 +94,7 @@ impl AuthService for AuthApi {
 
     async fn refresh(&self, req: Request<RefreshRequest>) -> Result<Response<TokenResponse>, Status> {
         let mut v = Violations::default();
-        let ua = v.check(effective_user_agent(&req, &req.get_ref().user_agent));
+        let ua = v.check(refreshing_user_agent(&req, &req.get_ref().user_agent));
         let token = v.check(refresh_token(&req.get_ref().refresh_token));
         let (ua, token) = v.finish(ua.zip(token))?;
         let tokens = self.core.refresh(&token, &ua, &client_ip(&req)).await?;

@@ -138,6 +138,8 @@ pub enum RefreshOutcome {
     NotFound,
     Expired,
     SessionRevoked,
+    /// Another User-Agent presented the token: refused and audited as
+    /// `session.user_agent_mismatch` (the session, not the token); nothing else changes.
     UserAgentMismatch,
     Reused(Session),
 }

@@ -606,6 +606,17 @@ macro_rules! impl_sql_store {
                     return Ok(reused(session));
                 }
                 if session.user_agent != user_agent {
+                    // Audited (the session, never the token), and nothing else changes: the
+                    // token stays valid for its own client.
+                    let ctx = AuditContext {
+                        org_id: session.org_id,
+                        actor: Actor::User(session.user_id),
+                        client_ip: client_ip.to_owned(),
+                        now,
+                    };
+                    Self::insert_audit(&mut tx, &ctx.event(action::USER_AGENT_MISMATCH, format!("session:{}", session.id)))
+                        .await?;
+                    tx.commit().await.map_err(db_err)?;
                     return Ok(RefreshOutcome::UserAgentMismatch);
                 }
                 if now.0 >= token.expires_at {

@@ -194,6 +194,23 @@ async fn a_different_user_agent_is_refused_without_consuming_the_token() {
         Code::Unauthenticated,
         "SESSION_MISMATCH",
     );
+    // An over-long User-Agent is a different one too, not a malformed request.
+    assert_error(
+        app.auth()
+            .refresh(refresh_req(&tokens.refresh_token, &"x".repeat(10_000)))
+            .await,
+        Code::Unauthenticated,
+        "SESSION_MISMATCH",
+    );
+    let audited = app.audit_events(&org.owner_token, "session.user_agent_mismatch").await;
+    assert_eq!(audited.len(), 2, "each mismatch is audited");
+    assert!(audited.iter().all(|e| e.target.starts_with("session:")), "{audited:?}");
+    assert!(
+        audited
+            .iter()
+            .all(|e| !format!("{e:?}").contains(&tokens.refresh_token)),
+        "never the token"
+    );
     app.auth()
         .refresh(refresh_req(&tokens.refresh_token, USER_AGENT))
         .await

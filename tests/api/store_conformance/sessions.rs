@@ -64,6 +64,9 @@ pub(super) async fn a_refresh_from_another_user_agent_is_refused_without_consumi
 
     let (out, not_issued) = refresh(store, &token, "curl/8.0", at(1_000)).await;
     assert_eq!(out, RefreshOutcome::UserAgentMismatch);
+    let audited = events(store, t.org, action::USER_AGENT_MISMATCH).await;
+    assert_eq!(audited.len(), 1, "the mismatch is audited");
+    assert_eq!(audited[0].target, format!("session:{}", s.id));
     let (out, _) = refresh(store, &not_issued, UA, at(1_500)).await;
     assert_eq!(out, RefreshOutcome::NotFound, "nothing was issued");
 
