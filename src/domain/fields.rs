@@ -43,10 +43,11 @@ impl KeyName {
         bounded_name(field, raw, MAX_KEY_NAME).map(KeyName)
     }
 
-    /// The name of a key rotated from one called `self`: `<name>-YYMMDD`, cut to 32 characters
-    /// from the end of the original name so the date survives.
+    /// The name of a key rotated from one called `self`, as the seeds show it: `prod` becomes
+    /// `prod 260601` (a space, the date as YYMMDD), cut to 32 characters from the end of the
+    /// original name so the date survives.
     pub fn rotated(&self, yymmdd: &str) -> KeyName {
-        let suffix = format!("-{yymmdd}");
+        let suffix = format!(" {yymmdd}");
         let keep = MAX_KEY_NAME.saturating_sub(suffix.chars().count());
         let stem: String = self.0.chars().take(keep).collect();
         KeyName(format!("{}{suffix}", stem.trim_end()))
@@ -211,10 +212,10 @@ mod tests {
         let long = KeyName::parse("name", &"x".repeat(32)).expect("ok");
         let rotated = long.rotated("261122");
         assert_eq!(rotated.as_str().chars().count(), 32);
-        assert!(rotated.as_str().ends_with("-261122"));
+        assert!(rotated.as_str().ends_with("x 261122"));
         assert_eq!(
-            KeyName::parse("name", "ci").expect("ok").rotated("261122").as_str(),
-            "ci-261122"
+            KeyName::parse("name", "prod").expect("ok").rotated("260601").as_str(),
+            "prod 260601"
         );
     }
 

@@ -2,7 +2,7 @@
 
 use super::convert::{duration_to, role_to, timestamp_to};
 use crate::domain::FieldViolation;
-use crate::domain::key_format::Environment;
+use crate::domain::key_format::{Environment, prefix_of};
 use crate::domain::time::UnixMs;
 use crate::domain::verify::{RequiredScopes, VerifyReason};
 use crate::proto::v1 as pb;
@@ -84,7 +84,8 @@ fn principal_to(p: &Principal) -> pb::Principal {
                 role: role_to(k.role) as i32,
                 scopes: k.scopes.to_strings(),
                 key_id: k.id.to_string(),
-                key_prefix: k.display_prefix(),
+                key_prefix: prefix_of(k.kind, k.environment).to_owned(),
+                key_start: k.display_prefix(),
                 environment: match k.environment {
                     Environment::Live => pb::Environment::Live,
                     Environment::Test => pb::Environment::Test,

@@ -324,7 +324,7 @@ async fn rotation_copies_the_policy_and_retires_the_old_key() {
     assert_eq!((new.role, new.expires_at), (old.role, Some(expires)));
     let date = chrono::Utc::now().format("%y%m%d").to_string();
     assert_eq!(new.name.chars().count(), 32);
-    assert!(new.name.ends_with(&format!("-{date}")), "{}", new.name);
+    assert!(new.name.ends_with(&format!(" {date}")), "{}", new.name);
     assert_eq!(
         old_after.status,
         pb::KeyStatus::Revoked as i32,

@@ -52,7 +52,10 @@ async fn a_valid_key_is_allowed_with_its_principal_and_rate_limit() {
     assert_eq!((reason(&r), r.http_status), (pb::VerifyReason::Ok, 200));
     let p = r.principal.expect("principal");
     assert_eq!(p.r#type, pb::PrincipalType::ServiceAccount as i32);
-    assert_eq!((p.key_id.as_str(), p.key_prefix.as_str()), (id.as_str(), &secret[..12]));
+    assert_eq!(
+        (p.key_id.as_str(), p.key_prefix.as_str(), p.key_start.as_str()),
+        (id.as_str(), "sk_live_", &secret[..12])
+    );
     assert_eq!(
         (p.role, p.environment),
         (pb::Role::Operator as i32, pb::Environment::Live as i32)
