@@ -3,10 +3,9 @@
 //! answer for the cached key of `cached-key` so that encoding costs the same on both sides.
 
 use crate::grpc::ext_authz;
-use envoy_types::ext_authz::v3::pb::{CheckRequest, CheckResponse, HttpResponse, OkHttpResponse};
+use envoy_types::ext_authz::v3::pb::{CheckRequest, CheckResponse, OkHttpResponse};
 use envoy_types::pb::envoy::config::core::v3::{Address, SocketAddress, address, socket_address};
 use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, attribute_context};
-use envoy_types::pb::google::rpc;
 use std::collections::HashMap;
 
 /// The route the proxy is authorizing, and where it says it listens.
@@ -120,10 +119,7 @@ pub fn forward_auth_headers(key: &str, client_ip: &str, scopes: &str) -> Vec<(&'
 /// `x-gatekey-*` header with `hide_credentials` off.
 pub fn canned_check_response() -> CheckResponse {
     let metadata = ext_authz::metadata(&METADATA);
-    // gatekey puts the metadata in the deprecated `OkHttpResponse.dynamic_metadata` too.
-    #[allow(deprecated, reason = "the same shape as gatekey's answer")]
     let ok = OkHttpResponse {
-        dynamic_metadata: Some(metadata.clone()),
         headers: IDENTITY.iter().map(|(k, v)| ext_authz::header(k, v)).collect(),
         response_headers_to_add: RATE_LIMIT
             .iter()
@@ -131,14 +127,7 @@ pub fn canned_check_response() -> CheckResponse {
             .collect(),
         ..Default::default()
     };
-    CheckResponse {
-        status: Some(rpc::Status {
-            code: tonic::Code::Ok as i32,
-            ..Default::default()
-        }),
-        dynamic_metadata: Some(metadata),
-        http_response: Some(HttpResponse::OkResponse(ok)),
-    }
+    ext_authz::allow(ok, metadata)
 }
 
 /// gatekey's forward-auth allow for the bench key: 200, empty body, these headers.

@@ -89,13 +89,7 @@ fn response(answer: &Answer, client_headers: &HashMap<String, String>, settings:
         headers_to_remove.extend(client_headers.contains_key(API_KEY).then(|| API_KEY.to_owned()));
         query_parameters_to_remove.extend(settings.query_credential.clone());
     }
-    let metadata = metadata(&identity.metadata());
-    // The metadata goes in both places: `CheckResponse.dynamic_metadata` is the current field,
-    // and the deprecated `OkHttpResponse.dynamic_metadata`, which overrides it when set, is
-    // still what older Envoys and tools read. The two are equal, so either reading agrees.
-    #[allow(deprecated, reason = "see above: the same metadata for readers of the old field")]
     let ok = OkHttpResponse {
-        dynamic_metadata: Some(metadata.clone()),
         headers,
         headers_to_remove,
         query_parameters_to_remove,
@@ -108,6 +102,18 @@ fn response(answer: &Answer, client_headers: &HashMap<String, String>, settings:
             .collect(),
         ..Default::default()
     };
+    allow(ok, metadata(&identity.metadata()))
+}
+
+/// An allow carrying `ok` and `metadata`. The metadata goes in both places:
+/// `CheckResponse.dynamic_metadata` is the current field, and the deprecated
+/// `OkHttpResponse.dynamic_metadata`, which overrides it when set, is still what older Envoys
+/// and tools read. The two are equal, so either reading agrees.
+pub fn allow(mut ok: OkHttpResponse, metadata: Struct) -> CheckResponse {
+    #[allow(deprecated, reason = "see above: the same metadata for readers of the old field")]
+    {
+        ok.dynamic_metadata = Some(metadata.clone());
+    }
     CheckResponse {
         status: Some(rpc::Status {
             code: tonic::Code::Ok as i32,

@@ -99,6 +99,9 @@ async fn check_denies_in_band_and_answers_unavailable_only_when_it_cannot_decide
     let Some(HttpResponse::OkResponse(r)) = ok.http_response else {
         panic!("ok response")
     };
+    #[allow(deprecated, reason = "older Envoys read the metadata from the ok response")]
+    let old_place = r.dynamic_metadata.clone();
+    assert_eq!(old_place.as_ref(), Some(&metadata), "the same metadata in both places");
     assert_eq!(
         r.headers_to_remove,
         vec!["x-gatekey-extra".to_owned()],
