@@ -232,7 +232,7 @@ impl Application {
         background.abort();
         follower.abort();
         // Nothing accepted is lost: the last uses are written before the store closes.
-        core.verifier.usage.flush(&core.store).await;
+        core.verifier.usage.flush(&*core.store).await;
         core.store.close().await;
         match outcome {
             Some((grpc_result, http_result, gateway_result)) => {
@@ -269,7 +269,7 @@ async fn background_tasks(
                 }
             }
             _ = flush.tick() => {
-                core.verifier.usage.flush(&core.store).await;
+                core.verifier.usage.flush(&*core.store).await;
             }
             _ = health_check.tick() => {
                 let status = if core.store.ping().await.is_ok() { ServingStatus::Serving } else { ServingStatus::NotServing };

@@ -1,11 +1,12 @@
 //! PostgreSQL: the production backend, shared by every replica.
 
 use super::StoreResult;
-use super::sql::db_err;
+use super::sql::{Dialect, db_err, numbered_placeholders};
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgListener;
 use sqlx::postgres::PgPoolOptions;
+use std::borrow::Cow;
 use std::time::Duration;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -44,8 +45,8 @@ impl PgStore {
 /// The NOTIFY channel that wakes replicas when a change commits.
 pub const CHANGE_CHANNEL: &str = "gatekey_changes";
 
-/// A LISTEN connection. Notifications only wake the follower early; a missed one (dropped
-/// connection, CockroachDB, SQLite) is caught by polling, so nothing depends on them.
+/// A LISTEN connection. Notifications only wake the follower early; a missed one (a dropped
+/// connection) is caught by polling, so nothing depends on them.
 pub struct ChangeSubscription {
     listener: PgListener,
 }
@@ -64,9 +65,50 @@ impl ChangeSubscription {
     }
 }
 
-super::sql::impl_sql_store!(
-    PgStore,
-    sqlx::Postgres,
-    MIGRATOR,
-    Some("SELECT pg_notify('gatekey_changes', '')")
-);
+impl Dialect for PgStore {
+    fn sql(text: &str) -> Cow<'_, str> {
+        Cow::Owned(numbered_placeholders(text))
+    }
+
+    const NOTIFY_CHANGE: Option<&'static str> = Some("SELECT pg_notify('gatekey_changes', '')");
+
+    const UPSERT_ROLE_SCOPES: &'static str = "INSERT INTO role_scopes (org_id, role, scopes, updated_at) \
+         VALUES (?, ?, ?, ?) \
+         ON CONFLICT (org_id, role) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at";
+
+    fn touch_keys_sql(rows: usize) -> String {
+        // A VALUES list names its columns column1, column2.
+        let values: Vec<String> = (0..rows).map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2)).collect();
+        format!(
+            "UPDATE api_keys SET last_used_at = v.column2 FROM (VALUES {}) AS v \
+             WHERE api_keys.id = v.column1 AND (api_keys.last_used_at IS NULL OR api_keys.last_used_at < v.column2)",
+            values.join(", ")
+        )
+    }
+}
+
+// The SQL every backend shares, compiled against this driver (see `store/sql/mod.rs`); each
+// backend loads these files, which is what `duplicate_mod` would otherwise flag.
+type Db = sqlx::Postgres;
+type Backend = PgStore;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/audit.rs"]
+mod audit;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/feed.rs"]
+mod feed;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/keys.rs"]
+mod keys;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/orgs.rs"]
+mod orgs;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/policy.rs"]
+mod policy;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/sessions.rs"]
+mod sessions;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/tx.rs"]
+mod tx;

@@ -2,7 +2,7 @@
 //! batch at most once a second and on shutdown, so Verify itself never writes to the store.
 
 use super::cache::CachedKey;
-use crate::store::SharedStore;
+use crate::store::KeyUsage;
 use std::sync::{Arc, Mutex};
 
 /// Most keys written by one statement (two parameters each, far below both backends' limits),
@@ -26,7 +26,7 @@ impl UsageLog {
     }
 
     /// Writes every pending use; failed batches are queued again for the next flush.
-    pub async fn flush(&self, store: &SharedStore) -> usize {
+    pub async fn flush(&self, store: &dyn KeyUsage) -> usize {
         let batch = match self.pending.lock() {
             Ok(mut pending) => std::mem::take(&mut *pending),
             Err(_) => return 0,

@@ -14,7 +14,7 @@ use crate::domain::time::{SharedClock, UnixMs};
 use crate::domain::verify::{VerifyReason, check_key};
 use crate::ratelimit::{Bucket, Limiter};
 use crate::sessions::jwt::{JwtKeys, LEEWAY_SECS, TokenError};
-use crate::store::{Change, ChangeKind, SharedStore, StoreError};
+use crate::store::{Change, ChangeKind, StoreError, VerifyStore};
 use cache::{CachedKey, KeyCache, Lookup};
 use moka::sync::Cache;
 use std::collections::HashMap;
@@ -32,7 +32,8 @@ type KeyLookup = (u64, Option<Arc<CachedKey>>);
 
 /// The engine. One per replica, shared by every transport.
 pub struct Verifier {
-    pub(super) store: SharedStore,
+    /// Readers only (and the batched usage marks): Verify cannot write per call.
+    pub(super) store: Arc<dyn VerifyStore>,
     clock: SharedClock,
     jwt: Arc<JwtKeys>,
     hasher: KeyHasher,
@@ -60,7 +61,7 @@ pub struct Verifier {
 
 impl Verifier {
     pub fn new(
-        store: SharedStore,
+        store: Arc<dyn VerifyStore>,
         clock: SharedClock,
         jwt: Arc<JwtKeys>,
         hasher: KeyHasher,
