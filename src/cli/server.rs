@@ -20,7 +20,7 @@ pub struct StoreArgs {
     /// TOML config file (unknown fields are rejected).
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
-    /// `postgres://…` or `sqlite://PATH` [env: DATABASE_URL] [default: sqlite://gatekey.db]
+    /// `postgres://…`, `mysql://…` or `sqlite://PATH` [env: DATABASE_URL] [default: sqlite://gatekey.db]
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
 }

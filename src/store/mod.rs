@@ -3,6 +3,7 @@
 //! per aggregate (`sql/`).
 
 mod codec;
+mod mysql;
 mod postgres;
 mod records;
 pub mod rules;
@@ -16,6 +17,7 @@ pub use traits::*;
 use std::sync::Arc;
 
 pub use postgres::{ChangeSubscription, PgStore};
+pub use mysql::MySqlStore;
 pub use sqlite::SqliteStore;
 
 /// Why a store call failed. The use cases map each case; none carries a secret.
@@ -70,13 +72,17 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The store the application runs on.
 pub type SharedStore = Arc<dyn Store>;
 
-/// Opens the store named by `url` (`postgres://…` or `sqlite://PATH`).
+/// Opens the store named by `url` (`postgres://…`, `mysql://…` or `sqlite://PATH`).
 pub async fn connect(url: &str) -> anyhow::Result<SharedStore> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(PgStore::connect(url).await?))
+    } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+        // sqlx knows MariaDB by the MySQL scheme.
+        let url = url.strip_prefix("mariadb://").map_or_else(|| url.to_owned(), |rest| format!("mysql://{rest}"));
+        Ok(Arc::new(MySqlStore::connect(&url).await?))
     } else if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::connect(url).await?))
     } else {
-        anyhow::bail!("database url must start with postgres:// or sqlite://")
+        anyhow::bail!("database url must start with postgres://, mysql:// or sqlite://")
     }
 }
