@@ -5,6 +5,7 @@
 //! org's objects filters by org, so a foreign id is indistinguishable from a missing one.
 
 mod codec;
+mod fault;
 mod postgres;
 mod records;
 mod sql;

@@ -7,17 +7,9 @@
 
 use super::StoreError;
 
-/// Classifies a driver error: connectivity problems are retryable, the rest are failures.
+/// Classifies a driver error: retryable (`Unavailable`) or a failure (`Internal`); see `fault`.
 pub(super) fn db_err(e: sqlx::Error) -> StoreError {
-    match e {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed
-        | sqlx::Error::Protocol(_) => StoreError::Unavailable(e),
-        other => StoreError::Internal(other.into()),
-    }
+    super::fault::store_error(e)
 }
 
 /// A unique violation becomes `Conflict(field)`; anything else as [`db_err`].
