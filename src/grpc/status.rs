@@ -128,7 +128,8 @@ impl From<ServiceError> for Status {
                     Code::Unavailable,
                     "STORE_UNAVAILABLE",
                     "the store is unavailable; retry",
-                    none(),
+                    // Long enough for a pool to reconnect after a restart or failover.
+                    ErrorDetails::with_retry_info(Some(std::time::Duration::from_secs(1))),
                 )
             }
             ServiceError::Internal(cause) => {

@@ -3,6 +3,7 @@
 //! per aggregate (`sql/`).
 
 mod codec;
+mod fault;
 mod mysql;
 mod postgres;
 mod records;

@@ -32,6 +32,8 @@ impl MySqlStore {
         let pool = MySqlPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(5))
+            // Connections opened before a read-only answer lead to a demoted primary.
+            .before_acquire(|_, meta| Box::pin(async move { Ok(super::fault::opened_since_last_read_only(meta.age)) }))
             .after_connect(|conn, _meta| {
                 Box::pin(async move {
                     conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED").await?;
@@ -63,6 +65,8 @@ impl Dialect for MySqlStore {
     fn sql(text: &str) -> Cow<'_, str> {
         Cow::Borrowed(text)
     }
+
+    const BEGIN_WRITE: Option<&'static str> = None;
 
     const NOTIFY_CHANGE: Option<&'static str> = None;
 

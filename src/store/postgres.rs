@@ -20,7 +20,10 @@ impl PgStore {
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
+            // Also bounds a call while the server is down: connecting is retried until then.
             .acquire_timeout(Duration::from_secs(5))
+            // After a failover, drop the connections that still lead to the demoted primary.
+            .before_acquire(|_, meta| Box::pin(async move { Ok(super::fault::opened_since_last_read_only(meta.age)) }))
             .connect(url)
             .await?;
         Ok(Self { pool })
@@ -69,6 +72,8 @@ impl Dialect for PgStore {
     fn sql(text: &str) -> Cow<'_, str> {
         Cow::Owned(numbered_placeholders(text))
     }
+
+    const BEGIN_WRITE: Option<&'static str> = None;
 
     const NOTIFY_CHANGE: Option<&'static str> = Some("SELECT pg_notify('gatekey_changes', '')");
 

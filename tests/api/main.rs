@@ -10,6 +10,7 @@
 
 mod admin;
 pub(crate) mod cli;
+mod faults;
 mod gateways;
 mod keys;
 mod permissions;

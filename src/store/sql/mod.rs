@@ -22,6 +22,9 @@ pub(super) trait Dialect {
     /// The statement text with `?` placeholders turned into the backend's own.
     fn sql(text: &str) -> Cow<'_, str>;
 
+    /// The statement that opens a write transaction, where plain `BEGIN` is not enough.
+    const BEGIN_WRITE: Option<&'static str>;
+
     /// Run inside a change's transaction to wake followers on commit, where the backend can.
     const NOTIFY_CHANGE: Option<&'static str>;
 
@@ -50,17 +53,9 @@ pub(super) fn numbered_placeholders(text: &str) -> String {
     out
 }
 
-/// Classifies a driver error: connectivity problems are retryable, the rest are failures.
+/// Classifies a driver error: retryable (`Unavailable`) or a failure (`Internal`); see `fault`.
 pub(super) fn db_err(e: sqlx::Error) -> StoreError {
-    match e {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed
-        | sqlx::Error::Protocol(_) => StoreError::Unavailable(e),
-        other => StoreError::Internal(other.into()),
-    }
+    super::fault::store_error(e)
 }
 
 /// A unique violation becomes `Conflict(field)`; anything else as [`db_err`].

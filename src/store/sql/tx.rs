@@ -16,7 +16,11 @@ pub(super) type Tx<'a> = sqlx::Transaction<'a, Db>;
 
 /// Opens a write transaction.
 pub(super) async fn begin(store: &Backend) -> StoreResult<Tx<'static>> {
-    store.writer().begin().await.map_err(db_err)
+    match Backend::BEGIN_WRITE {
+        Some(statement) => store.writer().begin_with(statement).await,
+        None => store.writer().begin().await,
+    }
+    .map_err(db_err)
 }
 
 /// Commits; a failed `COMMIT` leaves the outcome unknown, so it is classified like any other

@@ -118,6 +118,12 @@ impl Spawn {
         self
     }
 
+    /// Runs on a database the test made and owns (a private cluster's, a file it also opens).
+    pub fn on_database(mut self, url: &str) -> Self {
+        self.shared_url = Some(url.to_owned());
+        self
+    }
+
     /// `None` when the backend is Postgres and no server is configured.
     pub async fn start(self) -> Option<TestApp> {
         logs::capture();

@@ -5,3 +5,4 @@ pub mod counting_store;
 pub mod db;
 pub mod forge;
 pub mod logs;
+pub mod pg_cluster;
