@@ -3,6 +3,7 @@
 //! Values are re-validated on the way out: a row that no longer parses is reported as a
 //! store failure instead of flowing on as if it were valid.
 
+use super::text::Text;
 use super::{Page, PageRequest, ServiceAccount, Session, StoreError, User};
 use crate::domain::api_key::ApiKey;
 use crate::domain::audit::{Actor, AuditEvent};
@@ -83,22 +84,32 @@ pub(super) struct KeyRow {
     id: Uuid,
     org_id: Uuid,
     service_account_id: Uuid,
+    #[sqlx(try_from = "Text")]
     name: String,
+    #[sqlx(try_from = "Text")]
     kind: String,
+    #[sqlx(try_from = "Text")]
     environment: String,
+    #[sqlx(try_from = "Text")]
     prefix: String,
+    #[sqlx(try_from = "Text")]
     start: String,
+    #[sqlx(try_from = "Text")]
     role: String,
+    #[sqlx(try_from = "Text")]
     scopes: String,
+    #[sqlx(try_from = "Text")]
     ip_allowlist: String,
     expires_at: Option<i64>,
-    rate_limit: Option<String>,
+    rate_limit: Option<Text>,
+    #[sqlx(try_from = "Text")]
     metadata: String,
     created_at: i64,
+    #[sqlx(try_from = "Text")]
     created_by: String,
     last_used_at: Option<i64>,
     revoked_at: Option<i64>,
-    revoked_by: Option<String>,
+    revoked_by: Option<Text>,
     rotated_from: Option<Uuid>,
 }
 
@@ -119,13 +130,13 @@ impl TryFrom<KeyRow> for ApiKey {
             ip_allowlist: IpAllowlist::parse("ip_allowlist", &strings(&r.ip_allowlist, "ip allowlist")?)
                 .map_err(|_| corrupt("ip allowlist"))?,
             expires_at: r.expires_at.map(UnixMs),
-            rate_limit: policy_from_json(r.rate_limit.as_deref())?,
+            rate_limit: policy_from_json(r.rate_limit.map(String::from).as_deref())?,
             metadata: Metadata::from_store(map(&r.metadata, "metadata")?),
             created_at: UnixMs(r.created_at),
             created_by: actor(&r.created_by)?,
             last_used_at: r.last_used_at.map(UnixMs),
             revoked_at: r.revoked_at.map(UnixMs),
-            revoked_by: r.revoked_by.as_deref().map(actor).transpose()?,
+            revoked_by: r.revoked_by.map(|t| actor(&t.0)).transpose()?,
             rotated_from: r.rotated_from.map(KeyId),
         })
     }
@@ -135,7 +146,9 @@ impl TryFrom<KeyRow> for ApiKey {
 pub(super) struct ServiceAccountRow {
     id: Uuid,
     org_id: Uuid,
+    #[sqlx(try_from = "Text")]
     name: String,
+    #[sqlx(try_from = "Text")]
     role: String,
     created_at: i64,
 }
@@ -157,7 +170,9 @@ impl TryFrom<ServiceAccountRow> for ServiceAccount {
 pub(super) struct UserRow {
     pub id: Uuid,
     pub org_id: Uuid,
+    #[sqlx(try_from = "Text")]
     pub email: String,
+    #[sqlx(try_from = "Text")]
     pub role: String,
     pub created_at: i64,
 }
@@ -180,6 +195,7 @@ pub(super) struct SessionRow {
     id: Uuid,
     org_id: Uuid,
     user_id: Uuid,
+    #[sqlx(try_from = "Text")]
     user_agent: String,
     remember_me: bool,
     created_at: i64,
@@ -204,12 +220,18 @@ impl From<SessionRow> for Session {
 pub(super) struct AuditRow {
     id: Uuid,
     org_id: Option<Uuid>,
+    #[sqlx(try_from = "Text")]
     actor: String,
+    #[sqlx(try_from = "Text")]
     action: String,
+    #[sqlx(try_from = "Text")]
     target: String,
+    #[sqlx(try_from = "Text")]
     key_prefix: String,
+    #[sqlx(try_from = "Text")]
     client_ip: String,
     occurred_at: i64,
+    #[sqlx(try_from = "Text")]
     details: String,
 }
 

@@ -113,7 +113,8 @@ fn sqlite_fault(code: Option<&str>, message: &str) -> Fault {
 /// MySQL's error number (the SQLSTATE alone is too vague: `HY000` covers a lock wait timeout
 /// and a bug alike).
 fn mysql_number(d: &dyn DatabaseError) -> Option<u16> {
-    d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().map(|e| e.number())
+    d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+        .map(|e| e.number())
 }
 
 /// When the newest read-only answer arrived, in nanoseconds after [`epoch`]; 0 means never.

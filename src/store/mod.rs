@@ -10,6 +10,7 @@ mod records;
 pub mod rules;
 mod sql;
 mod sqlite;
+mod text;
 mod traits;
 
 pub use records::*;
@@ -17,8 +18,8 @@ pub use traits::*;
 
 use std::sync::Arc;
 
-pub use postgres::{ChangeSubscription, PgStore};
 pub use mysql::MySqlStore;
+pub use postgres::{ChangeSubscription, PgStore};
 pub use sqlite::SqliteStore;
 
 /// Why a store call failed. The use cases map each case; none carries a secret.
@@ -79,7 +80,9 @@ pub async fn connect(url: &str) -> anyhow::Result<SharedStore> {
         Ok(Arc::new(PgStore::connect(url).await?))
     } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
         // sqlx knows MariaDB by the MySQL scheme.
-        let url = url.strip_prefix("mariadb://").map_or_else(|| url.to_owned(), |rest| format!("mysql://{rest}"));
+        let url = url
+            .strip_prefix("mariadb://")
+            .map_or_else(|| url.to_owned(), |rest| format!("mysql://{rest}"));
         Ok(Arc::new(MySqlStore::connect(&url).await?))
     } else if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::connect(url).await?))

@@ -36,7 +36,8 @@ impl MySqlStore {
             .before_acquire(|_, meta| Box::pin(async move { Ok(super::fault::opened_since_last_read_only(meta.age)) }))
             .after_connect(|conn, _meta| {
                 Box::pin(async move {
-                    conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED").await?;
+                    conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                        .await?;
                     conn.execute(format!("SET SESSION innodb_lock_wait_timeout = {LOCK_WAIT_SECS}").as_str())
                         .await?;
                     Ok(())

@@ -8,6 +8,7 @@ use crate::domain::ids::OrgId;
 use crate::domain::time::UnixMs;
 use crate::store::codec::{AuditRow, paginate};
 use crate::store::sql::{Dialect, db_err, fetch_limit};
+use crate::store::text::Text;
 use crate::store::{
     AuditLog, AuditReads, Page, PageRequest, SigningKeyReads, SigningKeyRecord, SigningKeys, StoreResult,
 };
@@ -15,6 +16,7 @@ use async_trait::async_trait;
 
 #[derive(sqlx::FromRow)]
 struct SigningKeyRow {
+    #[sqlx(try_from = "Text")]
     kid: String,
     public_key: Vec<u8>,
     created_at: i64,

@@ -4,6 +4,7 @@
 use super::{Backend, MIGRATOR};
 use crate::domain::time::UnixMs;
 use crate::store::sql::{Dialect, db_err};
+use crate::store::text::Text;
 use crate::store::{Change, ChangeFeed, ChangeKind, ChangeSubscription, StoreError, StoreLifecycle, StoreResult};
 use async_trait::async_trait;
 
@@ -20,7 +21,7 @@ impl ChangeFeed for Backend {
 
     #[tracing::instrument(name = "store.changes_since", level = "debug", skip_all)]
     async fn changes_since(&self, after: i64, limit: i64) -> StoreResult<Vec<Change>> {
-        let rows: Vec<(i64, String, String, i64)> = sqlx::query_as(&Backend::sql(
+        let rows: Vec<(i64, Text, Text, i64)> = sqlx::query_as(&Backend::sql(
             "SELECT seq, kind, subject, created_at FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
         ))
         .bind(after)
@@ -29,7 +30,7 @@ impl ChangeFeed for Backend {
         .await
         .map_err(db_err)?;
         rows.into_iter()
-            .map(|(seq, kind, subject, created_at)| {
+            .map(|(seq, Text(kind), Text(subject), created_at)| {
                 let kind = ChangeKind::parse(&kind)
                     .ok_or_else(|| StoreError::Internal(anyhow::anyhow!("unknown change kind {kind:?}")))?;
                 Ok(Change {

@@ -7,6 +7,7 @@ use crate::domain::fields::Email;
 use crate::domain::ids::{OrgId, ServiceAccountId, UserId};
 use crate::store::codec::{ServiceAccountRow, UserRow, paginate};
 use crate::store::sql::{Dialect, conflict_on, db_err, fetch_limit};
+use crate::store::text::Text;
 use crate::store::{
     LoginRecord, NewUser, Org, OrgReads, OrgStore, Page, PageRequest, ServiceAccount, StoreError, StoreResult, Taken,
     User,
@@ -20,6 +21,7 @@ const MEMBER_SELECT: &str = "SELECT u.id, m.org_id, u.email, m.role, u.created_a
 struct LoginRow {
     #[sqlx(flatten)]
     user: UserRow,
+    #[sqlx(try_from = "Text")]
     password_hash: String,
 }
 

@@ -9,6 +9,7 @@ use crate::domain::role::Role;
 use crate::domain::scope::Scopes;
 use crate::store::codec::{self, policy_to_json, to_json};
 use crate::store::sql::{Dialect, db_err, key_event};
+use crate::store::text::Text;
 use crate::store::{ChangeKind, PolicyReads, PolicyStore, RateLimitTarget, StoreError, StoreResult};
 use async_trait::async_trait;
 
@@ -16,24 +17,25 @@ use async_trait::async_trait;
 impl PolicyReads for Backend {
     #[tracing::instrument(name = "store.get_org_rate_limit", level = "debug", skip_all)]
     async fn get_org_rate_limit(&self, org: OrgId) -> StoreResult<Option<Option<RateLimitPolicy>>> {
-        let row: Option<Option<String>> = sqlx::query_scalar(&Backend::sql("SELECT rate_limit FROM orgs WHERE id = ?"))
+        let row: Option<Option<Text>> = sqlx::query_scalar(&Backend::sql("SELECT rate_limit FROM orgs WHERE id = ?"))
             .bind(org.0)
             .fetch_optional(self.reader())
             .await
             .map_err(db_err)?;
-        row.map(|policy| codec::policy_from_json(policy.as_deref())).transpose()
+        row.map(|policy| codec::policy_from_json(policy.map(String::from).as_deref()))
+            .transpose()
     }
 
     #[tracing::instrument(name = "store.role_scopes", level = "debug", skip_all)]
     async fn role_scopes(&self, org: OrgId) -> StoreResult<Vec<(Role, Scopes)>> {
-        let rows: Vec<(String, String)> =
+        let rows: Vec<(Text, Text)> =
             sqlx::query_as(&Backend::sql("SELECT role, scopes FROM role_scopes WHERE org_id = ?"))
                 .bind(org.0)
                 .fetch_all(self.reader())
                 .await
                 .map_err(db_err)?;
         rows.into_iter()
-            .map(|(role, scopes)| Ok((codec::role(&role)?, codec::scopes(&scopes)?)))
+            .map(|(Text(role), Text(scopes))| Ok((codec::role(&role)?, codec::scopes(&scopes)?)))
             .collect()
     }
 }

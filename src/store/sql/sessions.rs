@@ -9,6 +9,7 @@ use crate::domain::time::UnixMs;
 use crate::store::codec::{self, SessionRow};
 use crate::store::rules::{self, RefreshStep, TokenState};
 use crate::store::sql::{Dialect, db_err};
+use crate::store::text::Text;
 use crate::store::{
     NewRefreshToken, NextRefreshToken, RefreshOutcome, Session, SessionReads, SessionStore, StoreResult,
 };
@@ -146,7 +147,7 @@ async fn rotate(
 ) -> StoreResult<RefreshOutcome> {
     // The role for the new access token, read before the token is consumed: a failure here
     // leaves the client its token to retry with.
-    let role: Option<String> = sqlx::query_scalar(&Backend::sql(
+    let role: Option<Text> = sqlx::query_scalar(&Backend::sql(
         "SELECT role FROM memberships WHERE org_id = ? AND user_id = ?",
     ))
     .bind(session.org_id.0)
@@ -159,7 +160,7 @@ async fn rotate(
         tx::commit(tx).await?;
         return Ok(RefreshOutcome::SessionRevoked);
     };
-    let role = codec::role(&role)?;
+    let role = codec::role(&role.0)?;
     let consumed = sqlx::query(&Backend::sql(
         "UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL",
     ))

@@ -1,8 +1,8 @@
 //! The contract of `gatekey::store::Store`, proved on every backend.
 //!
 //! Each check is one documented contract written against `&dyn Store`; `conformance!` turns
-//! it into `sqlite::<check>` and `postgres::<check>`, as OpenFGA's `RunAllTests` does, so
-//! neither backend can pass by being tested less. Every test gets a database of its own.
+//! it into `sqlite::<check>`, `postgres::<check>` and `mysql::<check>`, as OpenFGA's
+//! `RunAllTests` does, so no backend can pass by being tested less. Every test gets a database of its own.
 //! Times are fixed offsets from `T0`, so expiry edges are exact to the millisecond.
 //!
 //! The table below lists every check by topic file. The few whose expected outcome depends on
@@ -23,10 +23,12 @@ mod usage;
 enum Backend {
     Sqlite,
     Postgres,
+    MySql,
 }
 
-/// One `#[tokio::test]` per check and backend. The PostgreSQL twin is skipped (loudly) only
-/// when `GATEKEY_TEST_POSTGRES_URL` is unset; once it is set, any failure fails the test.
+/// One `#[tokio::test]` per check and backend. A server twin is skipped (loudly) only when its
+/// variable (`GATEKEY_TEST_POSTGRES_URL`, `GATEKEY_TEST_MYSQL_URL`) is unset; once it is set,
+/// any failure fails the test.
 macro_rules! conformance {
     (
         $($topic:ident: [$($check:ident),+ $(,)?]),+;
@@ -41,10 +43,18 @@ macro_rules! conformance {
         }
 
         mod postgres {
-            $($(conformance!(@postgres $check, store => super::$topic::$check(store));)+)+
+            $($(conformance!(@server Postgres, $check, store => super::$topic::$check(store));)+)+
             $($(conformance!(
-                @postgres $by_backend,
+                @server Postgres, $by_backend,
                 store => super::$by_backend_topic::$by_backend(store, super::Backend::Postgres)
+            );)+)+
+        }
+
+        mod mysql {
+            $($(conformance!(@server MySql, $check, store => super::$topic::$check(store));)+)+
+            $($(conformance!(
+                @server MySql, $by_backend,
+                store => super::$by_backend_topic::$by_backend(store, super::Backend::MySql)
             );)+)+
         }
     };
@@ -59,15 +69,12 @@ macro_rules! conformance {
         }
     };
 
-    (@postgres $name:ident, $store:ident => $check:expr) => {
+    (@server $server:ident, $name:ident, $store:ident => $check:expr) => {
         #[tokio::test]
         async fn $name() {
-            let Some((shared, db)) = crate::support::db::postgres_store().await else {
-                eprintln!(
-                    "skipped {}: {} is unset",
-                    stringify!($name),
-                    crate::support::db::POSTGRES_URL_VAR,
-                );
+            let server = crate::support::db::Server::$server;
+            let Some((shared, db)) = crate::support::db::server_store(server).await else {
+                eprintln!("skipped {}: {} is unset", stringify!($name), server.var());
                 return;
             };
             let $store = &*shared;
@@ -141,6 +148,6 @@ conformance! {
         logging_out_and_reusing_a_refresh_token_record_a_session_change,
     ];
     feed: [
-        followers_are_woken_by_notify_on_postgres_and_poll_on_sqlite,
+        followers_are_woken_by_notify_on_postgres_and_poll_elsewhere,
     ],
 }

@@ -37,6 +37,20 @@ pub const USER_AGENT: &str = "gatekey-tests/1.0";
 pub enum Backend {
     Sqlite,
     Postgres,
+    MySql,
+}
+
+impl Backend {
+    /// The backend `spawn_app()` runs on: SQLite, unless `GATEKEY_TEST_BACKEND` names another
+    /// (`postgres`, `mysql`), so CI can run the whole API suite again on a server backend.
+    pub fn default_for_tests() -> Self {
+        match std::env::var("GATEKEY_TEST_BACKEND").as_deref() {
+            Err(_) | Ok("" | "sqlite") => Backend::Sqlite,
+            Ok("postgres") => Backend::Postgres,
+            Ok("mysql") => Backend::MySql,
+            Ok(other) => panic!("GATEKEY_TEST_BACKEND={other}: expected sqlite, postgres or mysql"),
+        }
+    }
 }
 
 /// A running server; dropping it shuts it down.
@@ -55,7 +69,7 @@ pub struct TestApp {
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _sqlite: Option<tempfile::TempDir>,
-    _postgres: Option<db::PgTestDb>,
+    _postgres: Option<db::TestDb>,
 }
 
 /// An org created for a test, with its owner logged in.
@@ -66,11 +80,15 @@ pub struct TestOrg {
     pub owner_token: String,
 }
 
+/// A server on the default test backend (see [`Backend::default_for_tests`]).
 pub async fn spawn_app() -> TestApp {
-    spawn_app_on(Backend::Sqlite).await
+    let backend = Backend::default_for_tests();
+    try_spawn_app_on(backend)
+        .await
+        .unwrap_or_else(|| panic!("GATEKEY_TEST_BACKEND names {backend:?}, whose server variable is unset"))
 }
 
-/// Spawns on `backend`; `None` when it is Postgres and no server is configured.
+/// Spawns on `backend`; `None` when it is a server backend and no server is configured.
 pub async fn try_spawn_app_on(backend: Backend) -> Option<TestApp> {
     Spawn::on(backend).start().await
 }
@@ -134,8 +152,12 @@ impl Spawn {
                 (url, Some(dir), None)
             }
             (None, Backend::Postgres) => {
-                let pg = db::fresh_postgres_database().await?;
+                let pg = db::fresh_database(db::Server::Postgres).await?;
                 (pg.url().to_owned(), None, Some(pg))
+            }
+            (None, Backend::MySql) => {
+                let my = db::fresh_database(db::Server::MySql).await?;
+                (my.url().to_owned(), None, Some(my))
             }
         };
         let mut values = serde_json::json!({
