@@ -10,6 +10,7 @@
 
 mod admin;
 pub(crate) mod cli;
+mod flood;
 mod gateways;
 mod keys;
 mod permissions;
