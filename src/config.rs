@@ -3,9 +3,11 @@
 //! Secrets (the key pepper and the JWT signing secret) come only from the file or the
 //! environment, never from flags (which show up in `ps`), and are held as `SecretString`.
 
+use crate::domain::rate_limit::RateLimitPolicy;
 use crate::gateway::GatewaySettings;
 use crate::gateway::config::{RouteConfig, RouteTable, TrustedProxies};
 use crate::gateway::descriptors::{DescriptorConfig, DescriptorRules};
+use crate::verify::FloodSettings;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
@@ -80,6 +82,23 @@ pub struct Config {
     /// Most API keys held in the Verify cache.
     #[serde(default = "defaults::key_cache_max")]
     pub key_cache_max: u64,
+    /// Limit the invalid credentials one client network (IPv4 address, IPv6 /64) may present
+    /// to Verify; past the budget it gets RATE_LIMITED without a store lookup.
+    #[serde(default = "defaults::yes")]
+    pub verify_ip_failure_limit: bool,
+    /// Invalid credentials a client network may present at once...
+    #[serde(default = "defaults::ip_failure_burst")]
+    pub verify_ip_failure_burst: u32,
+    /// ...and then per minute.
+    #[serde(default = "defaults::ip_failures_per_min")]
+    pub verify_ip_failures_per_min: u32,
+    /// Most client networks tracked; beyond them the lookup cap below is the bound.
+    #[serde(default = "defaults::ip_failure_max_clients")]
+    pub verify_ip_failure_max_clients: u64,
+    /// Store lookups per second (and at once) for API keys that turn out unknown; over it,
+    /// keys not in memory get RATE_LIMITED without a lookup. 0: no cap.
+    #[serde(default = "defaults::unknown_key_lookups_per_sec")]
+    pub verify_unknown_key_lookups_per_sec: u32,
     /// How long shutdown waits for in-flight calls.
     #[serde(default = "defaults::shutdown_grace")]
     pub shutdown_grace_secs: u64,
@@ -165,6 +184,18 @@ mod defaults {
     pub fn key_cache_max() -> u64 {
         200_000
     }
+    pub fn ip_failure_burst() -> u32 {
+        20
+    }
+    pub fn ip_failures_per_min() -> u32 {
+        60
+    }
+    pub fn ip_failure_max_clients() -> u64 {
+        100_000
+    }
+    pub fn unknown_key_lookups_per_sec() -> u32 {
+        1000
+    }
 }
 
 /// Keys read from `GATEKEY_*`; other `GATEKEY_` variables (CLI ones) are not config.
@@ -193,6 +224,11 @@ const ENV_KEYS: &[&str] = &[
     "verify_stale_secs",
     "change_poll_ms",
     "key_cache_max",
+    "verify_ip_failure_limit",
+    "verify_ip_failure_burst",
+    "verify_ip_failures_per_min",
+    "verify_ip_failure_max_clients",
+    "verify_unknown_key_lookups_per_sec",
     "gateway_addr",
     "trusted_proxies",
     "hide_credentials",
@@ -269,7 +305,39 @@ impl Config {
             "change_poll_ms must be between 10 and 1000"
         );
         self.gateway_settings()?;
+        self.flood_settings()?;
         Ok(())
+    }
+
+    /// The Verify flood guards, validated.
+    pub fn flood_settings(&self) -> anyhow::Result<FloodSettings> {
+        let invalid = |v: crate::domain::FieldViolation| anyhow::anyhow!("{}: {}", v.field, v.description);
+        let client_failures = if self.verify_ip_failure_limit {
+            anyhow::ensure!(
+                self.verify_ip_failure_max_clients > 0,
+                "verify_ip_failure_max_clients must be positive (or set verify_ip_failure_limit = false)"
+            );
+            let policy = RateLimitPolicy::new(
+                "verify_ip_failures",
+                self.verify_ip_failures_per_min,
+                Duration::from_secs(60),
+                self.verify_ip_failure_burst,
+            );
+            Some(policy.map_err(invalid)?)
+        } else {
+            None
+        };
+        let key_lookups = match self.verify_unknown_key_lookups_per_sec {
+            0 => None,
+            n => Some(
+                RateLimitPolicy::new("verify_unknown_key_lookups", n, Duration::from_secs(1), n).map_err(invalid)?,
+            ),
+        };
+        Ok(FloodSettings {
+            client_failures,
+            max_clients: self.verify_ip_failure_max_clients,
+            key_lookups,
+        })
     }
 
     /// The gateway adapters' settings and rate-limit-service rules, validated.
@@ -483,6 +551,27 @@ mod tests {
             assert!(!settings.trusted_proxies.trusts("127.0.0.1".parse().expect("ip")));
             assert!(settings.hide_credentials);
             assert_eq!(c.gateway_addr.map(|a| a.port()), Some(7000));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn flood_guards_are_on_by_default_and_can_be_tuned_or_turned_off() {
+        figment::Jail::expect_with(|jail| {
+            let c = Config::load(None, &FlagOverrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(c.flood_settings().map_err(|e| e.to_string())?, FloodSettings::default());
+            jail.set_env("GATEKEY_VERIFY_IP_FAILURE_BURST", "5");
+            jail.set_env("GATEKEY_VERIFY_UNKNOWN_KEY_LOOKUPS_PER_SEC", "0");
+            let c = Config::load(None, &FlagOverrides::default()).map_err(|e| e.to_string())?;
+            let tuned = c.flood_settings().map_err(|e| e.to_string())?;
+            assert_eq!(tuned.client_failures.map(|p| p.burst), Some(5));
+            assert_eq!(tuned.key_lookups, None);
+            jail.set_env("GATEKEY_VERIFY_IP_FAILURE_LIMIT", "false");
+            let c = Config::load(None, &FlagOverrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(c.flood_settings().map_err(|e| e.to_string())?.client_failures, None);
+            jail.set_env("GATEKEY_VERIFY_IP_FAILURE_LIMIT", "true");
+            jail.set_env("GATEKEY_VERIFY_IP_FAILURE_BURST", "0");
+            assert!(Config::load(None, &FlagOverrides::default()).is_err(), "a zero burst");
             Ok(())
         });
     }

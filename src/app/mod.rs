@@ -97,6 +97,7 @@ impl Application {
                     ..CacheSettings::default()
                 },
                 token_lifetime: config.access_token_ttl() + Duration::from_secs(LEEWAY_SECS),
+                flood: config.flood_settings()?,
                 ..VerifySettings::default()
             },
         ));

@@ -35,6 +35,8 @@ pub struct GatekeySpec {
     pub key_cache_max: Option<u64>,
     /// `GATEKEY_LOG_LEVEL` of the server.
     pub log_level: String,
+    /// More `GATEKEY_*` settings for the server, e.g. to turn the flood guards off.
+    pub env: Vec<(String, String)>,
 }
 
 /// A running gatekey and the owner of the org created for the run.
@@ -79,6 +81,7 @@ impl GatekeySpec {
         if let Some(max) = self.key_cache_max {
             cmd.env("GATEKEY_KEY_CACHE_MAX", max.to_string());
         }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
     }
 

@@ -1,5 +1,6 @@
-//! gatekey's own view of a window: its Verify cache counters, read from `/metrics` on its
-//! HTTP port before and after, so `cache-miss` can show how often it really missed.
+//! gatekey's own view of a window: its Verify cache counters and its store lookups of keys,
+//! read from `/metrics` on its HTTP port before and after, so `cache-miss` can show how often
+//! it really missed and the floods what they cost the store.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -13,6 +14,8 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 pub struct CacheCounts {
     pub hits: u64,
     pub misses: u64,
+    /// Store lookups of keys by hash (found or not).
+    pub lookups: u64,
 }
 
 impl CacheCounts {
@@ -20,6 +23,7 @@ impl CacheCounts {
         CacheCounts {
             hits: self.hits + other.hits,
             misses: self.misses + other.misses,
+            lookups: self.lookups + other.lookups,
         }
     }
 
@@ -28,6 +32,7 @@ impl CacheCounts {
         CacheCounts {
             hits: self.hits.saturating_sub(earlier.hits),
             misses: self.misses.saturating_sub(earlier.misses),
+            lookups: self.lookups.saturating_sub(earlier.lookups),
         }
     }
 }
@@ -51,17 +56,20 @@ async fn get(addr: SocketAddr, path: &str) -> Option<String> {
 }
 
 fn parse(text: &str) -> Option<CacheCounts> {
-    let value = |result: &str| -> Option<u64> {
-        let series = format!("gatekey_verify_cache_total{{result=\"{result}\"}}");
+    let value = |name: &str, result: &str| -> Option<u64> {
+        let series = format!("{name}{{result=\"{result}\"}}");
         text.lines()
             .find_map(|l| l.strip_prefix(&series))
             .and_then(|v| v.trim().parse::<f64>().ok())
             .map(|v| v as u64)
     };
-    let (hits, misses) = (value("hit"), value("miss"));
+    let cache = |result| value("gatekey_verify_cache_total", result);
+    let lookups = |result| value("gatekey_verify_key_lookups_total", result).unwrap_or(0);
+    let (hits, misses) = (cache("hit"), cache("miss"));
     (hits.is_some() || misses.is_some()).then(|| CacheCounts {
         hits: hits.unwrap_or(0),
         misses: misses.unwrap_or(0),
+        lookups: lookups("found") + lookups("unknown"),
     })
 }
 
@@ -73,8 +81,17 @@ mod tests {
     fn reads_the_cache_series_of_the_prometheus_text() {
         let text = "# TYPE gatekey_verify_cache_total counter\n\
                     gatekey_verify_cache_total{result=\"hit\"} 90\n\
-                    gatekey_verify_cache_total{result=\"miss\"} 10\n";
-        assert_eq!(parse(text), Some(CacheCounts { hits: 90, misses: 10 }));
+                    gatekey_verify_cache_total{result=\"miss\"} 10\n\
+                    gatekey_verify_key_lookups_total{result=\"found\"} 3\n\
+                    gatekey_verify_key_lookups_total{result=\"unknown\"} 4\n";
+        assert_eq!(
+            parse(text),
+            Some(CacheCounts {
+                hits: 90,
+                misses: 10,
+                lookups: 7
+            })
+        );
         assert_eq!(parse("nothing"), None);
     }
 }

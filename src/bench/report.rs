@@ -33,6 +33,8 @@ pub struct Row {
     /// gatekey's Verify cache hits and misses in the window, from its `/metrics`.
     pub cache_hits: Option<u64>,
     pub cache_misses: Option<u64>,
+    /// gatekey's store lookups of keys in the window, from its `/metrics`.
+    pub store_lookups: Option<u64>,
 }
 
 impl Row {
@@ -61,6 +63,7 @@ impl Row {
             outcomes: m.outcomes.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
             cache_hits: m.cache.map(|c| c.hits),
             cache_misses: m.cache.map(|c| c.misses),
+            store_lookups: m.cache.map(|c| c.lookups),
         }
     }
 
@@ -164,6 +167,10 @@ impl RunReport {
                 .collect();
             if let (Some(hits), Some(misses)) = (row.cache_hits, row.cache_misses) {
                 outcomes.push(format!("cache hit/miss={hits}/{misses}"));
+            }
+            if let Some(lookups) = row.store_lookups {
+                let per_sec = lookups as f64 / row.seconds.max(f64::EPSILON);
+                outcomes.push(format!("store lookups={lookups} ({per_sec:.0}/s)"));
             }
             let _ = writeln!(
                 out,

@@ -19,7 +19,7 @@ pub struct RunSpec {
     /// Alternate with the floor and report the ratios.
     pub floor: bool,
     pub gatekey: GatekeySpec,
-    /// Distinct keys for `cache-miss`.
+    /// Distinct keys for `cache-miss`, made-up ones for the floods.
     pub keys: usize,
 }
 
@@ -117,7 +117,7 @@ async fn check_answers(server: &ServerProcess, workload: &Workload, scenario: Sc
         outcome = caller.call(workload, 0).await.outcome;
     }
     anyhow::ensure!(
-        outcome == scenario.expected(),
+        scenario.accepts(outcome),
         "{} expects {} but gatekey answered {outcome}",
         scenario.name(),
         scenario.expected(),

@@ -26,6 +26,12 @@ pub enum Scenario {
     ExtAuthz,
     /// HTTP forward-auth (`GET /v1/forward-auth`) with the `cached-key` key, HTTP/1.1.
     ForwardAuth,
+    /// Made-up keys with valid checksums, a fresh one per call (`--keys` of them, round-robin),
+    /// all from one client address: what the per-client failure budget holds off.
+    UnknownKeyFlood,
+    /// As `unknown-key-flood`, but each key from an address of its own: only the replica's
+    /// lookup cap holds this off.
+    UnknownKeySpray,
 }
 
 /// The issue's goal for a scenario, relative to the floor measured in the same run.
@@ -52,6 +58,8 @@ impl Scenario {
             Scenario::RateLimited => "rate-limited",
             Scenario::ExtAuthz => "ext-authz",
             Scenario::ForwardAuth => "forward-auth",
+            Scenario::UnknownKeyFlood => "unknown-key-flood",
+            Scenario::UnknownKeySpray => "unknown-key-spray",
         }
     }
 
@@ -71,6 +79,8 @@ impl Scenario {
             }),
             // Held to PostgreSQL's own point-select rate (pgbench -S), not to the floor.
             Scenario::CacheMiss | Scenario::RateLimited => None,
+            // Measured for the store lookups they cause, not for speed.
+            Scenario::UnknownKeyFlood | Scenario::UnknownKeySpray => None,
         }
     }
 
@@ -78,11 +88,20 @@ impl Scenario {
     pub fn expected(self) -> &'static str {
         match self {
             Scenario::CachedKey | Scenario::CachedJwt | Scenario::CacheMiss => pb::VerifyReason::Ok.as_str_name(),
-            Scenario::InvalidChecksum => pb::VerifyReason::InvalidCredential.as_str_name(),
+            Scenario::InvalidChecksum | Scenario::UnknownKeyFlood | Scenario::UnknownKeySpray => {
+                pb::VerifyReason::InvalidCredential.as_str_name()
+            }
             Scenario::RateLimited => pb::VerifyReason::RateLimited.as_str_name(),
             Scenario::ExtAuthz => "check:OK",
             Scenario::ForwardAuth => "http:200",
         }
+    }
+
+    /// Whether `outcome` is a right answer: the expected one, or for the floods the
+    /// `RATE_LIMITED` of a flood guard.
+    pub fn accepts(self, outcome: &str) -> bool {
+        let flood = matches!(self, Scenario::UnknownKeyFlood | Scenario::UnknownKeySpray);
+        outcome == self.expected() || (flood && outcome == pb::VerifyReason::RateLimited.as_str_name())
     }
 
     /// The org default: high enough that the limiter runs but never denies, except in
@@ -108,6 +127,7 @@ impl Scenario {
                 let key = issue(admin, 1).await?.pop().context("no key issued")?;
                 vec![break_checksum(&key)?]
             }
+            Scenario::UnknownKeyFlood | Scenario::UnknownKeySpray => made_up(keys),
         };
         let (scopes, ip) = (KEY_SCOPES_REQUIRED, CLIENT_IP);
         Ok(match self {
@@ -127,13 +147,19 @@ impl Scenario {
             | Scenario::CachedJwt
             | Scenario::CacheMiss
             | Scenario::InvalidChecksum
-            | Scenario::RateLimited => Workload::Verify(
+            | Scenario::RateLimited
+            | Scenario::UnknownKeyFlood
+            | Scenario::UnknownKeySpray => Workload::Verify(
                 credentials
                     .into_iter()
-                    .map(|credential| pb::VerifyRequest {
+                    .enumerate()
+                    .map(|(i, credential)| pb::VerifyRequest {
                         credential,
                         required_scopes: vec![scopes.to_owned()],
-                        client_ip: ip.to_owned(),
+                        client_ip: match self {
+                            Scenario::UnknownKeySpray => spray_address(i),
+                            _ => ip.to_owned(),
+                        },
                         cost: 0,
                     })
                     .collect(),
@@ -145,6 +171,23 @@ impl Scenario {
 async fn issue(admin: &Admin, n: usize) -> anyhow::Result<Vec<String>> {
     let sa = admin.service_account().await?;
     admin.issue_keys(&sa, n).await
+}
+
+/// `n` keys nobody issued, with valid checksums.
+fn made_up(n: usize) -> Vec<String> {
+    use secrecy::ExposeSecret;
+    (0..n)
+        .map(|_| {
+            let key = key_format::generate(key_format::KeyKind::Secret, key_format::Environment::Live);
+            key.secret().expose_secret().to_owned()
+        })
+        .collect()
+}
+
+/// The `i`th address of 10.0.0.0/8: distinct for 16 M calls.
+fn spray_address(i: usize) -> String {
+    let [_, a, b, c] = u32::try_from(i % (1 << 24)).unwrap_or(0).to_be_bytes();
+    format!("10.{a}.{b}.{c}")
 }
 
 /// `key` with one character of its random part changed, which the checksum catches.

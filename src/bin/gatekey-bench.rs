@@ -83,9 +83,15 @@ struct RunArgs {
     /// PostgreSQL (or SQLite) database for gatekey; default a fresh temporary SQLite file.
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
-    /// Distinct keys sent round-robin in `cache-miss`.
-    #[arg(long, default_value_t = 5000)]
-    keys: usize,
+    /// Distinct keys sent round-robin: issued ones in `cache-miss` (default 5000), made-up
+    /// ones in the floods (default 200000, so none repeats within the 5 s an unknown key is
+    /// remembered).
+    #[arg(long)]
+    keys: Option<usize>,
+    /// A `GATEKEY_*` setting for the server, `NAME=VALUE`; repeatable (e.g.
+    /// `--server-env GATEKEY_VERIFY_IP_FAILURE_LIMIT=false`).
+    #[arg(long, value_name = "NAME=VALUE", value_parser = parse_env)]
+    server_env: Vec<(String, String)>,
     /// gatekey's key cache size; defaults to 1000 for `cache-miss`, gatekey's own otherwise.
     #[arg(long)]
     key_cache_max: Option<u64>,
@@ -107,6 +113,14 @@ struct MemoryArgs {
     payload_only: bool,
     #[arg(long)]
     json: bool,
+}
+
+/// `GATEKEY_NAME=value`.
+fn parse_env(raw: &str) -> Result<(String, String), String> {
+    match raw.split_once('=') {
+        Some((name, value)) if name.starts_with("GATEKEY_") => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("{raw:?} is not GATEKEY_NAME=VALUE")),
+    }
 }
 
 /// `10s`, `500ms`, `2m`, or bare seconds.
@@ -189,8 +203,12 @@ async fn load(args: RunArgs) -> anyhow::Result<()> {
             database_url: args.database_url,
             key_cache_max,
             log_level: args.server_log_level,
+            env: args.server_env,
         },
-        keys: args.keys,
+        keys: args.keys.unwrap_or(match args.scenario {
+            Scenario::UnknownKeyFlood | Scenario::UnknownKeySpray => 200_000,
+            _ => 5000,
+        }),
     };
     let report = run(&spec).await?;
     if args.json {

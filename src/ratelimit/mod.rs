@@ -7,6 +7,7 @@ pub mod redis;
 
 use crate::domain::ids::{KeyId, OrgId};
 use crate::domain::rate_limit::RateLimitPolicy;
+use std::net::IpAddr;
 use std::time::Duration;
 
 pub use gcra::Verdict;
@@ -22,6 +23,10 @@ pub enum Bucket {
     Key(KeyId),
     /// A rate-limit-service descriptor: a hash of its domain, rule and entries.
     Descriptor(u64),
+    /// Failed credentials from one client network (an IPv4 address or an IPv6 /64).
+    ClientFailures(IpAddr),
+    /// This replica's store lookups for keys not in memory.
+    KeyLookups,
 }
 
 impl Bucket {
@@ -31,6 +36,8 @@ impl Bucket {
             Bucket::Org(_) => "org",
             Bucket::Key(_) => "key",
             Bucket::Descriptor(_) => "descriptor",
+            Bucket::ClientFailures(_) => "client_failures",
+            Bucket::KeyLookups => "key_lookups",
         }
     }
 
@@ -40,6 +47,9 @@ impl Bucket {
             Bucket::Org(id) => format!("gatekey:rl:org:{id}"),
             Bucket::Key(id) => format!("gatekey:rl:key:{id}"),
             Bucket::Descriptor(h) => format!("gatekey:rl:desc:{h:016x}"),
+            // Only ever local (they guard this replica's store use), named for completeness.
+            Bucket::ClientFailures(ip) => format!("gatekey:rl:client:{ip}"),
+            Bucket::KeyLookups => "gatekey:rl:key-lookups".to_owned(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! What Verify takes and answers, and how it is tuned.
 
 use super::cache::{CacheSettings, CachedKey};
+use super::flood::FloodSettings;
 use super::tokens::{CachedToken, RoleScopes};
 use crate::domain::rate_limit::RateLimitPolicy;
 use crate::domain::time::UnixMs;
@@ -30,6 +31,8 @@ pub struct VerifySettings {
     pub max_tokens: u64,
     /// Access-token lifetime, which bounds how long token and session entries are kept.
     pub token_lifetime: Duration,
+    /// Budgets for failed credentials per client and for lookups of unknown keys.
+    pub flood: FloodSettings,
 }
 
 impl Default for VerifySettings {
@@ -42,6 +45,7 @@ impl Default for VerifySettings {
             cache: CacheSettings::default(),
             max_tokens: 200_000,
             token_lifetime: Duration::from_secs(3600 + LEEWAY_SECS),
+            flood: FloodSettings::default(),
         }
     }
 }
@@ -105,6 +109,14 @@ impl Decision {
             principal: None,
             rate_limit: None,
             expired_at: None,
+        }
+    }
+
+    /// `RATE_LIMITED` by `outcome`, with no principal: nothing about the credential is known.
+    pub fn throttled(outcome: RateLimitOutcome) -> Self {
+        Self {
+            rate_limit: Some(outcome),
+            ..Self::deny(VerifyReason::RateLimited)
         }
     }
 }

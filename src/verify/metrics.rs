@@ -9,6 +9,12 @@ pub(super) struct VerifyMetrics {
     pub cache_misses: Counter,
     pub unavailable: Counter,
     pub stale: Counter,
+    /// Calls answered `RATE_LIMITED` by a flood guard, without a store lookup.
+    pub flood_client: Counter,
+    pub flood_lookups: Counter,
+    /// Store lookups of keys by hash, by what they found: the load a flood puts on the store.
+    pub lookups_found: Counter,
+    pub lookups_unknown: Counter,
 }
 
 impl VerifyMetrics {
@@ -22,6 +28,10 @@ impl VerifyMetrics {
             cache_misses: metrics::counter!("gatekey_verify_cache_total", "result" => "miss"),
             unavailable: metrics::counter!("gatekey_verify_unavailable_total", "cause" => "store"),
             stale: metrics::counter!("gatekey_verify_unavailable_total", "cause" => "stale"),
+            flood_client: metrics::counter!("gatekey_verify_flood_denied_total", "guard" => "client_failures"),
+            flood_lookups: metrics::counter!("gatekey_verify_flood_denied_total", "guard" => "key_lookups"),
+            lookups_found: metrics::counter!("gatekey_verify_key_lookups_total", "result" => "found"),
+            lookups_unknown: metrics::counter!("gatekey_verify_key_lookups_total", "result" => "unknown"),
         }
     }
 

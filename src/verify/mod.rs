@@ -8,6 +8,7 @@ pub mod cache;
 mod decision;
 mod engine;
 pub mod feed;
+pub mod flood;
 mod metrics;
 pub mod tokens;
 pub mod usage;
@@ -16,3 +17,4 @@ pub use decision::{
     Decision, MAX_CREDENTIAL_LEN, Principal, RateLimitOutcome, VerifyError, VerifyInput, VerifySettings,
 };
 pub use engine::Verifier;
+pub use flood::FloodSettings;

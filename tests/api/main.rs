@@ -11,6 +11,7 @@
 mod admin;
 pub(crate) mod cli;
 mod faults;
+mod flood;
 mod gateways;
 mod keys;
 mod permissions;

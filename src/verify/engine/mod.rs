@@ -1,8 +1,10 @@
 //! The engine: API keys and JWTs from cache or store, the rules, the rate limit.
 
 mod limits;
+mod lookup;
 
 use super::decision::{Decision, MAX_CREDENTIAL_LEN, Principal, VerifyError, VerifyInput, VerifySettings};
+use super::flood::FloodGuard;
 use super::metrics::VerifyMetrics;
 use super::{cache, tokens, usage};
 use crate::domain::credential::Authorization;
@@ -14,8 +16,9 @@ use crate::domain::time::{SharedClock, UnixMs};
 use crate::domain::verify::{VerifyReason, check_key};
 use crate::ratelimit::{Bucket, Limiter};
 use crate::sessions::jwt::{JwtKeys, LEEWAY_SECS, TokenError};
-use crate::store::{Change, ChangeKind, StoreError, VerifyStore};
-use cache::{CachedKey, KeyCache, Lookup};
+use crate::store::{Change, ChangeKind, VerifyStore};
+use cache::{KeyCache, Lookup};
+use lookup::{Flight, Looked};
 use moka::sync::Cache;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,12 +26,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokens::{CachedToken, RoleScopes, TokenCache};
-use tokio::sync::OnceCell;
 use usage::UsageLog;
 use uuid::Uuid;
-
-/// A finished key lookup: the generation it started at, and what it found.
-type KeyLookup = (u64, Option<Arc<CachedKey>>);
 
 /// The engine. One per replica, shared by every transport.
 pub struct Verifier {
@@ -51,7 +50,9 @@ pub struct Verifier {
     /// put the unrevoked copy back.
     generation: AtomicU64,
     /// Store lookups under way, by key hash (see `load_key`).
-    inflight: Mutex<HashMap<[u8; 32], Arc<OnceCell<KeyLookup>>>>,
+    inflight: Mutex<HashMap<[u8; 32], Arc<Flight>>>,
+    /// Budgets that bound what a flood of made-up credentials costs the store.
+    flood: FloodGuard,
     /// When the change feed was last read successfully, in ms since `started` (monotonic:
     /// staleness is about real elapsed time, whatever the wall clock does).
     synced_at: AtomicI64,
@@ -85,6 +86,7 @@ impl Verifier {
             generation: AtomicU64::new(0),
             inflight: Mutex::new(HashMap::new()),
             metrics: VerifyMetrics::new(),
+            flood: FloodGuard::new(settings.flood),
             store,
             clock,
             jwt,
@@ -111,7 +113,7 @@ impl Verifier {
             return Ok(Decision::deny(VerifyReason::MissingCredential));
         }
         if raw.len() > MAX_CREDENTIAL_LEN {
-            return Ok(Decision::deny(VerifyReason::InvalidCredential));
+            return Ok(self.invalid(input));
         }
         if key_format::looks_like_key(raw) {
             self.verify_key(raw, input).await
@@ -123,7 +125,7 @@ impl Verifier {
     async fn verify_key(&self, raw: &str, input: &VerifyInput<'_>) -> Result<Decision, VerifyError> {
         // Checksum, prefix and length first: a typo or a made-up key costs no hash and no lookup.
         let Some(parsed) = key_format::parse(raw) else {
-            return Ok(Decision::deny(VerifyReason::InvalidCredential));
+            return Ok(self.invalid(input));
         };
         let hash = self.hasher.hash(parsed.secret());
         let cached = match self.keys.get(&hash) {
@@ -133,13 +135,15 @@ impl Verifier {
             }
             Lookup::Unknown => {
                 self.metrics.cache_hits.increment(1);
-                return Ok(Decision::deny(VerifyReason::InvalidCredential));
+                return Ok(self.invalid(input));
             }
             Lookup::Miss => {
                 self.metrics.cache_misses.increment(1);
-                match self.load_key(hash).await? {
-                    Some(k) => k,
-                    None => return Ok(Decision::deny(VerifyReason::InvalidCredential)),
+                match self.look_up(hash, input.client_ip).await? {
+                    Looked::Found(k) => k,
+                    // The client's failure budget was charged before the lookup.
+                    Looked::Unknown => return Ok(Decision::deny(VerifyReason::InvalidCredential)),
+                    Looked::Throttled(outcome) => return Ok(Decision::throttled(outcome)),
                 }
             }
         };
@@ -187,65 +191,6 @@ impl Verifier {
         })
     }
 
-    /// Reads a key on a cache miss. Concurrent misses for one key share one store query (a
-    /// busy key just invalidated, or a burst of one unknown key, costs the store one lookup).
-    /// A lookup that began before an invalidation answers no caller that joined after it and
-    /// is never cached: the generation it started at must still be current.
-    async fn load_key(&self, hash: [u8; 32]) -> Result<Option<Arc<CachedKey>>, VerifyError> {
-        let joined_at = self.generation();
-        let flight = {
-            let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
-            inflight
-                .entry(hash)
-                .or_insert_with(|| Arc::new(OnceCell::new()))
-                .clone()
-        };
-        let lookup = flight
-            .get_or_try_init(|| async {
-                let started_at = self.generation();
-                let found = self.store.find_key_by_hash(&hash).await?;
-                Ok::<_, StoreError>((started_at, found.map(|k| Arc::new(CachedKey::new(k)))))
-            })
-            .await
-            .map(|(started_at, found)| (*started_at, found.clone()));
-        let fresh = match lookup {
-            Ok((started_at, found)) if started_at >= joined_at && started_at == self.generation() => Some(found),
-            Ok(_) => None,
-            Err(e) => {
-                self.land(hash, &flight);
-                return Err(VerifyError::Unavailable(e));
-            }
-        };
-        let found = match fresh {
-            Some(found) => {
-                match &found {
-                    Some(k) => self.keys.insert(hash, k.clone()),
-                    None => self.keys.insert_unknown(hash),
-                }
-                found
-            }
-            // Raced an invalidation: ask the store again for this call, and cache nothing.
-            None => {
-                let found = self
-                    .store
-                    .find_key_by_hash(&hash)
-                    .await
-                    .map_err(VerifyError::Unavailable)?;
-                found.map(|k| Arc::new(CachedKey::new(k)))
-            }
-        };
-        self.land(hash, &flight);
-        Ok(found)
-    }
-
-    /// Retires a finished lookup, after its result is cached, so later misses start afresh.
-    fn land(&self, hash: [u8; 32], flight: &Arc<OnceCell<KeyLookup>>) {
-        let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
-        if inflight.get(&hash).is_some_and(|f| Arc::ptr_eq(f, flight)) {
-            inflight.remove(&hash);
-        }
-    }
-
     async fn verify_token(&self, raw: &str, input: &VerifyInput<'_>) -> Result<Decision, VerifyError> {
         let token = match self.tokens.tokens.get(raw) {
             Some(t) => {
@@ -256,6 +201,7 @@ impl Verifier {
                 self.metrics.cache_misses.increment(1);
                 match self.admit_token(raw).await? {
                     Ok(t) => t,
+                    Err(VerifyReason::InvalidCredential) => return Ok(self.invalid(input)),
                     Err(reason) => return Ok(Decision::deny(reason)),
                 }
             }

@@ -93,10 +93,6 @@ pub async fn try_spawn_app_on(backend: Backend) -> Option<TestApp> {
     Spawn::on(backend).start().await
 }
 
-pub async fn spawn_app_on(backend: Backend) -> TestApp {
-    try_spawn_app_on(backend).await.expect("backend configured")
-}
-
 /// How to spawn a test app: backend, extra config, a counting store, a shared database.
 pub struct Spawn {
     backend: Backend,

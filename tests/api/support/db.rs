@@ -75,11 +75,6 @@ pub fn fresh_sqlite_url() -> (String, TempDir) {
     (url, dir)
 }
 
-/// A migrated store on a fresh PostgreSQL database, or `None` when the variable is unset.
-pub async fn postgres_store() -> Option<(SharedStore, TestDb)> {
-    server_store(Server::Postgres).await
-}
-
 /// A migrated store on a fresh database of `server`, or `None` when its variable is unset.
 pub async fn server_store(server: Server) -> Option<(SharedStore, TestDb)> {
     let db = fresh_database(server).await?;
