@@ -1,6 +1,6 @@
 //! Org administration: service accounts, users, the audit log.
 
-use super::{Caller, Core, Principal, ServiceError, ServiceResult};
+use super::{Caller, Core, CallerIdentity, ServiceError, ServiceResult};
 use crate::domain::audit::AuditEvent;
 use crate::domain::fields::{Email, Name, Password};
 use crate::domain::ids::{ServiceAccountId, UserId};
@@ -72,7 +72,7 @@ impl Core {
         action: Option<&str>,
         page: PageRequest,
     ) -> ServiceResult<Page<AuditEvent>> {
-        if let Principal::Key { .. } = caller.principal {
+        if let CallerIdentity::Key { .. } = caller.principal {
             return Err(ServiceError::PermissionDenied(Denial::ApiKeyNotAllowed));
         }
         caller.principal.require_admin()?;

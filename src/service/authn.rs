@@ -3,7 +3,7 @@
 //! This is the admin path, not the Verify hot path: it consults the store on every call so
 //! that a revoked key, a logged-out session or a changed role takes effect at once.
 
-use super::{AuthFailure, Core, Principal, ServiceError, ServiceResult};
+use super::{AuthFailure, Core, CallerIdentity, ServiceError, ServiceResult};
 use crate::domain::api_key::KeyStatus;
 use crate::domain::ids::{OrgId, SessionId, UserId};
 use crate::domain::key_format;
@@ -21,7 +21,7 @@ impl<'a> Authenticator<'a> {
     }
 
     /// The principal behind `credential` (the value after `Bearer `), or why there is none.
-    pub async fn authenticate(&self, credential: Option<&str>) -> ServiceResult<Principal> {
+    pub async fn authenticate(&self, credential: Option<&str>) -> ServiceResult<CallerIdentity> {
         let credential = credential.map(str::trim).filter(|c| !c.is_empty());
         let Some(credential) = credential else {
             return Err(ServiceError::Unauthenticated(AuthFailure::MissingCredential));
@@ -33,7 +33,7 @@ impl<'a> Authenticator<'a> {
         }
     }
 
-    async fn api_key(&self, raw: &str) -> ServiceResult<Principal> {
+    async fn api_key(&self, raw: &str) -> ServiceResult<CallerIdentity> {
         let invalid = ServiceError::Unauthenticated(AuthFailure::InvalidCredential);
         let parsed = key_format::parse(raw).ok_or(invalid)?;
         let hash = key_format::keyed_hash(&self.core.key_pepper, parsed.secret());
@@ -53,7 +53,7 @@ impl<'a> Authenticator<'a> {
         match key.status(self.core.clock.now()) {
             KeyStatus::Revoked => Err(ServiceError::Unauthenticated(AuthFailure::CredentialRevoked)),
             KeyStatus::Expired => Err(ServiceError::Unauthenticated(AuthFailure::CredentialExpired)),
-            KeyStatus::Active => Ok(Principal::Key {
+            KeyStatus::Active => Ok(CallerIdentity::Key {
                 id: key.id,
                 org: key.org_id,
                 service_account: key.service_account_id,
@@ -62,7 +62,7 @@ impl<'a> Authenticator<'a> {
         }
     }
 
-    async fn access_token(&self, token: &str) -> ServiceResult<Principal> {
+    async fn access_token(&self, token: &str) -> ServiceResult<CallerIdentity> {
         let claims = self.core.jwt.verify(token).map_err(|e| match e {
             crate::sessions::jwt::TokenError::Expired => ServiceError::Unauthenticated(AuthFailure::CredentialExpired),
             _ => ServiceError::Unauthenticated(AuthFailure::InvalidCredential),
@@ -84,7 +84,7 @@ impl<'a> Authenticator<'a> {
         }
         // The role in force is the membership's now, not the one the token was minted with.
         let member = self.core.store.get_member(org, user).await?.ok_or_else(invalid)?;
-        Ok(Principal::User {
+        Ok(CallerIdentity::User {
             id: user,
             org,
             role: member.role,

@@ -1,6 +1,6 @@
 //! The API-key lifecycle: issue, list, get, rotate, revoke, delete.
 
-use super::{Caller, Core, Principal, Resource, ServiceError, ServiceResult};
+use super::{Caller, Core, CallerIdentity, Resource, ServiceError, ServiceResult};
 use crate::domain::FieldViolation;
 use crate::domain::api_key::{ApiKey, NewKey};
 use crate::domain::fields::{KeyName, Metadata};
@@ -113,7 +113,7 @@ impl Core {
         page: PageRequest,
     ) -> ServiceResult<Page<ApiKey>> {
         let filter = match caller.principal {
-            Principal::Key {
+            CallerIdentity::Key {
                 service_account: own, ..
             } => match service_account {
                 Some(other) if other != own => {
@@ -121,7 +121,7 @@ impl Core {
                 }
                 _ => Some(own),
             },
-            Principal::User { .. } => service_account,
+            CallerIdentity::User { .. } => service_account,
         };
         Ok(self.store.list_keys(caller.principal.org(), filter, page).await?)
     }
@@ -131,8 +131,8 @@ impl Core {
     pub async fn get_key(&self, caller: &Caller, id: KeyId) -> ServiceResult<ApiKey> {
         let key = self.store.get_key(caller.principal.org(), id).await?;
         let visible = key.filter(|k| match caller.principal {
-            Principal::Key { service_account, .. } => k.service_account_id == service_account,
-            Principal::User { .. } => true,
+            CallerIdentity::Key { service_account, .. } => k.service_account_id == service_account,
+            CallerIdentity::User { .. } => true,
         });
         visible.ok_or(ServiceError::NotFound(Resource::Key))
     }

@@ -21,7 +21,7 @@ use crate::domain::time::UnixMs;
 
 /// Who is calling, as established by [`authn::Authenticator`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Principal {
+pub enum CallerIdentity {
     /// A logged-in user, with its current role in the org of its token.
     User {
         id: UserId,
@@ -38,34 +38,34 @@ pub enum Principal {
     },
 }
 
-impl Principal {
+impl CallerIdentity {
     pub fn org(&self) -> OrgId {
         match self {
-            Principal::User { org, .. } | Principal::Key { org, .. } => *org,
+            CallerIdentity::User { org, .. } | CallerIdentity::Key { org, .. } => *org,
         }
     }
 
     pub fn role(&self) -> Role {
         match self {
-            Principal::User { role, .. } | Principal::Key { role, .. } => *role,
+            CallerIdentity::User { role, .. } | CallerIdentity::Key { role, .. } => *role,
         }
     }
 
     pub fn actor(&self) -> Actor {
         match self {
-            Principal::User { id, .. } => Actor::User(*id),
-            Principal::Key { id, .. } => Actor::Key(*id),
+            CallerIdentity::User { id, .. } => Actor::User(*id),
+            CallerIdentity::Key { id, .. } => Actor::Key(*id),
         }
     }
 
     /// Owners and admins (users, never keys) manage keys, service accounts and users.
     pub fn require_admin(&self) -> ServiceResult<()> {
         match self {
-            Principal::Key { .. } => Err(ServiceError::PermissionDenied(Denial::ApiKeyNotAllowed)),
-            Principal::User { role, .. } if !role.can_administer() => {
+            CallerIdentity::Key { .. } => Err(ServiceError::PermissionDenied(Denial::ApiKeyNotAllowed)),
+            CallerIdentity::User { role, .. } if !role.can_administer() => {
                 Err(ServiceError::PermissionDenied(Denial::InsufficientRole))
             }
-            Principal::User { .. } => Ok(()),
+            CallerIdentity::User { .. } => Ok(()),
         }
     }
 
@@ -81,7 +81,7 @@ impl Principal {
 /// An authenticated call: the principal and where it came from.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub principal: Principal,
+    pub principal: CallerIdentity,
     pub client_ip: String,
 }
 
