@@ -22,7 +22,7 @@ use crate::sessions::password::PasswordHasher;
 use crate::sessions::throttle::LoginThrottle;
 use crate::store::{self, SharedStore};
 use crate::verify::cache::CacheSettings;
-use crate::verify::{Verifier, VerifySettings, feed};
+use crate::verify::{Verifier, VerifySettings};
 use axum::serve::ListenerExt;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -177,7 +177,7 @@ impl Application {
         );
 
         let background = tokio::spawn(background_tasks(core.clone(), health, stop_rx.clone()));
-        let follower = tokio::spawn(feed::follow(core.verifier.clone(), stop_rx.clone()));
+        let verifier_tasks = core.verifier.start(stop_rx.clone());
         let grpc = Server::builder()
             // A stuck client or call must not hold a connection or a task forever.
             .timeout(Duration::from_secs(30))
@@ -231,9 +231,8 @@ impl Application {
             () = deadline => None,
         };
         background.abort();
-        follower.abort();
         // Nothing accepted is lost: the last uses are written before the store closes.
-        core.verifier.usage.flush(&*core.store).await;
+        verifier_tasks.shutdown().await;
         core.store.close().await;
         match outcome {
             Some((grpc_result, http_result, gateway_result)) => {
@@ -260,7 +259,6 @@ async fn background_tasks(
 ) {
     let mut key_sync = tokio::time::interval(KEY_SYNC_EVERY);
     let mut health_check = tokio::time::interval(HEALTH_EVERY);
-    let mut flush = tokio::time::interval(core.verifier.settings.flush_every);
     loop {
         tokio::select! {
             _ = stop.changed() => return,
@@ -268,9 +266,6 @@ async fn background_tasks(
                 if let Err(e) = core.jwt.sync().await {
                     tracing::warn!(error = format!("{e:#}"), "signing key sync failed");
                 }
-            }
-            _ = flush.tick() => {
-                core.verifier.usage.flush(&*core.store).await;
             }
             _ = health_check.tick() => {
                 let status = if core.store.ping().await.is_ok() { ServingStatus::Serving } else { ServingStatus::NotServing };

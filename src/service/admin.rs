@@ -1,6 +1,6 @@
 //! Org administration: service accounts, users, the audit log.
 
-use super::{Caller, Core, CallerIdentity, ServiceError, ServiceResult};
+use super::{Caller, CallerIdentity, Core, ServiceError, ServiceResult};
 use crate::domain::audit::AuditEvent;
 use crate::domain::fields::{Email, Name, Password};
 use crate::domain::ids::{ServiceAccountId, UserId};

@@ -3,7 +3,7 @@
 //! This is the admin path, not the Verify hot path: it consults the store on every call so
 //! that a revoked key, a logged-out session or a changed role takes effect at once.
 
-use super::{AuthFailure, Core, CallerIdentity, ServiceError, ServiceResult};
+use super::{AuthFailure, CallerIdentity, Core, ServiceError, ServiceResult};
 use crate::domain::api_key::KeyStatus;
 use crate::domain::ids::{OrgId, SessionId, UserId};
 use crate::domain::key_format;

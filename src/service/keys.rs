@@ -1,6 +1,6 @@
 //! The API-key lifecycle: issue, list, get, rotate, revoke, delete.
 
-use super::{Caller, Core, CallerIdentity, Resource, ServiceError, ServiceResult};
+use super::{Caller, CallerIdentity, Core, Resource, ServiceError, ServiceResult};
 use crate::domain::FieldViolation;
 use crate::domain::api_key::{ApiKey, NewKey};
 use crate::domain::fields::{KeyName, Metadata};

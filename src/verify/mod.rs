@@ -10,6 +10,7 @@ mod engine;
 pub mod feed;
 pub mod flood;
 mod metrics;
+mod tasks;
 pub mod tokens;
 pub mod usage;
 
@@ -18,3 +19,4 @@ pub use decision::{
 };
 pub use engine::Verifier;
 pub use flood::FloodSettings;
+pub use tasks::VerifierTasks;
