@@ -1,12 +1,12 @@
 //! One benchmark run: start gatekey (and the floor), set up the scenario, then alternate
 //! floor and gatekey windows so both see the same machine state, and total them up.
 
-use super::call::Workload;
-use super::child::ServerProcess;
-use super::gatekey::{Admin, GatekeySpec};
-use super::load::{self, LoadSpec, Measurement};
-use super::report::{Row, RunReport};
-use super::scenario::Scenario;
+use crate::call::Workload;
+use crate::child::ServerProcess;
+use crate::gatekey::{Admin, GatekeySpec};
+use crate::load::{self, LoadSpec, Measurement};
+use crate::report::{Row, RunReport};
+use crate::scenario::Scenario;
 use anyhow::Context;
 use tokio::process::Command;
 

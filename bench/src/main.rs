@@ -6,11 +6,11 @@
 //! prints throughput, latency percentiles and server CPU per call, with the ratios.
 
 use clap::{Args, Parser, Subcommand};
-use gatekey::bench::gatekey::{Admin, GatekeySpec};
-use gatekey::bench::load::LoadSpec;
-use gatekey::bench::run::{RunSpec, run};
-use gatekey::bench::scenario::Scenario;
-use gatekey::bench::{floor, memory};
+use gatekey_bench::gatekey::{Admin, GatekeySpec};
+use gatekey_bench::load::LoadSpec;
+use gatekey_bench::run::{RunSpec, run};
+use gatekey_bench::scenario::Scenario;
+use gatekey_bench::{floor, memory};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;

@@ -4,14 +4,14 @@
 //! gatekey costs above this is gatekey's own. It answers the gateway protocols the same
 //! way: ext_authz `Check` on the gRPC port, forward-auth on an HTTP port (axum, as gatekey).
 
-use super::gateway::{canned_check_response, canned_forward_auth_headers};
-use crate::proto::v1 as pb;
-use crate::proto::v1::auth_service_server::{AuthService, AuthServiceServer};
+use crate::gateway::{canned_check_response, canned_forward_auth_headers};
 use axum::Router;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::routing::any;
 use axum::serve::ListenerExt;
 use envoy_types::ext_authz::v3::pb::{Authorization, AuthorizationServer, CheckRequest, CheckResponse};
+use gatekey::proto::v1 as pb;
+use gatekey::proto::v1::auth_service_server::{AuthService, AuthServiceServer};
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
