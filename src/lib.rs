@@ -2,10 +2,10 @@
 //!
 //! `domain` holds pure rules, `store` the storage contract and its backends, `sessions` the
 //! password/JWT/refresh machinery, `service` the use cases, `grpc` and `http` the transports,
-//! and `app` wires them together.
+//! and `app` wires them together. The load generator and benchmarks are a crate of their own
+//! (`bench/`, `gatekey-bench`).
 
 pub mod app;
-pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod domain;

@@ -2,12 +2,12 @@
 //! and ext_authz `Check` over shared HTTP/2 channels, forward-auth as HTTP/1.1 `GET`s on a
 //! keep-alive connection of the caller's own (HTTP/1.1 carries one call at a time).
 
-use super::load::CALL_TIMEOUT;
-use crate::proto::v1 as pb;
-use crate::proto::v1::auth_service_client::AuthServiceClient;
+use crate::load::CALL_TIMEOUT;
 use anyhow::Context;
 use envoy_types::ext_authz::v3::pb::CheckRequest;
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
+use gatekey::proto::v1 as pb;
+use gatekey::proto::v1::auth_service_client::AuthServiceClient;
 use hyper::body::Body;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;

@@ -2,10 +2,10 @@
 //! HTTP/1.1, hold one each) and call back to back until the phase's deadline; latencies go to
 //! an HDR histogram and the server's CPU time is read around the measured window.
 
-use super::call::{Caller, Workload};
-use super::child::ServerProcess;
-use super::metrics::{CacheCounts, cache_counts};
-use super::procfs;
+use crate::call::{Caller, Workload};
+use crate::child::ServerProcess;
+use crate::metrics::{CacheCounts, cache_counts};
+use crate::procfs;
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;

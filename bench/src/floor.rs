@@ -3,15 +3,18 @@
 //! metadata, rate-limit verdict and headers), so that encoding costs the same. Whatever
 //! gatekey costs above this is gatekey's own. It answers the gateway protocols the same
 //! way: ext_authz `Check` on the gRPC port, forward-auth on an HTTP port (axum, as gatekey).
+//!
+//! The bare floor (`--bare`) answers Verify with an empty message instead: a tonic no-op
+//! unary call, the lowest any gRPC service can go, which the `h2load` mode compares against.
 
-use super::gateway::{canned_check_response, canned_forward_auth_headers};
-use crate::proto::v1 as pb;
-use crate::proto::v1::auth_service_server::{AuthService, AuthServiceServer};
+use crate::gateway::{canned_check_response, canned_forward_auth_headers};
 use axum::Router;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::routing::any;
 use axum::serve::ListenerExt;
 use envoy_types::ext_authz::v3::pb::{Authorization, AuthorizationServer, CheckRequest, CheckResponse};
+use gatekey::proto::v1 as pb;
+use gatekey::proto::v1::auth_service_server::{AuthService, AuthServiceServer};
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -58,6 +61,15 @@ pub fn canned_response() -> pb::VerifyResponse {
 /// AuthService with nothing behind it.
 pub struct Floor {
     response: pb::VerifyResponse,
+}
+
+impl Floor {
+    /// Answers Verify with an empty `VerifyResponse` (zero bytes encoded).
+    pub fn bare() -> Self {
+        Self {
+            response: pb::VerifyResponse::default(),
+        }
+    }
 }
 
 impl Default for Floor {
@@ -132,6 +144,7 @@ fn http_floor() -> Router {
 pub async fn serve(
     grpc: SocketAddr,
     http: SocketAddr,
+    bare: bool,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(
@@ -141,7 +154,8 @@ pub async fn serve(
     let grpc_listener = TcpListener::bind(grpc).await?;
     let http_listener = TcpListener::bind(http).await?;
     eprintln!(
-        "gatekey-bench floor serving grpc={} http={}",
+        "gatekey-bench {}floor serving grpc={} http={}",
+        if bare { "bare " } else { "" },
         grpc_listener.local_addr()?,
         http_listener.local_addr()?
     );
@@ -155,7 +169,10 @@ pub async fn serve(
     };
     let incoming = TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
     let grpc_server = Server::builder()
-        .add_service(AuthServiceServer::new(Floor::default()))
+        .add_service(AuthServiceServer::new(match bare {
+            true => Floor::bare(),
+            false => Floor::default(),
+        }))
         .add_service(AuthorizationServer::new(CheckFloor::default()))
         .serve_with_incoming_shutdown(incoming, stopped());
     let http_server = axum::serve(

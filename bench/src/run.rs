@@ -1,12 +1,12 @@
 //! One benchmark run: start gatekey (and the floor), set up the scenario, then alternate
 //! floor and gatekey windows so both see the same machine state, and total them up.
 
-use super::call::Workload;
-use super::child::ServerProcess;
-use super::gatekey::{Admin, GatekeySpec};
-use super::load::{self, LoadSpec, Measurement};
-use super::report::{Row, RunReport};
-use super::scenario::Scenario;
+use crate::call::Workload;
+use crate::child::ServerProcess;
+use crate::gatekey::{Admin, GatekeySpec};
+use crate::load::{self, LoadSpec, Measurement};
+use crate::report::{Row, RunReport};
+use crate::scenario::Scenario;
 use anyhow::Context;
 use tokio::process::Command;
 
@@ -44,7 +44,7 @@ pub async fn run(spec: &RunSpec) -> anyhow::Result<RunReport> {
     check_answers(&gatekey.process, &workload, spec.scenario).await?;
 
     let mut floor = match spec.floor {
-        true => Some(start_floor().await?),
+        true => Some(start_floor(false).await?),
         false => None,
     };
     let mut windows = Vec::new();
@@ -90,12 +90,20 @@ pub async fn run(spec: &RunSpec) -> anyhow::Result<RunReport> {
     Ok(report)
 }
 
-/// The floor as a child process of its own: this executable's hidden `serve-floor`.
-async fn start_floor() -> anyhow::Result<ServerProcess> {
+/// The floor as a child process of its own: this executable's hidden `serve-floor`; `bare`
+/// for the one that answers Verify with an empty message.
+pub async fn start_floor(bare: bool) -> anyhow::Result<ServerProcess> {
     let mut cmd = Command::new(std::env::current_exe()?);
     cmd.args(["serve-floor", "--addr", "127.0.0.1:0"]);
-    let floor = ServerProcess::start(cmd, "the floor").await?;
-    eprintln!("floor (pid {}) serving on {}", floor.pid(), floor.grpc);
+    let what = match bare {
+        true => {
+            cmd.arg("--bare");
+            "the bare floor"
+        }
+        false => "the floor",
+    };
+    let floor = ServerProcess::start(cmd, what).await?;
+    eprintln!("{what} (pid {}) serving on {}", floor.pid(), floor.grpc);
     Ok(floor)
 }
 

@@ -1,17 +1,17 @@
 //! Resident memory per cached key: `n` realistic keys inserted into the Verify key cache
 //! in this process, with VmRSS read before and after.
 
-use super::procfs;
-use crate::domain::api_key::ApiKey;
-use crate::domain::audit::Actor;
-use crate::domain::fields::{KeyName, Metadata};
-use crate::domain::ids::{KeyId, OrgId, ServiceAccountId, UserId};
-use crate::domain::ip::IpAllowlist;
-use crate::domain::key_format::{self, Environment, KeyKind};
-use crate::domain::role::Role;
-use crate::domain::scope::Scopes;
-use crate::domain::time::UnixMs;
-use crate::verify::cache::{CacheSettings, CachedKey, KeyCache};
+use crate::procfs;
+use gatekey::domain::api_key::ApiKey;
+use gatekey::domain::audit::Actor;
+use gatekey::domain::fields::{KeyName, Metadata};
+use gatekey::domain::ids::{KeyId, OrgId, ServiceAccountId, UserId};
+use gatekey::domain::ip::IpAllowlist;
+use gatekey::domain::key_format::{self, Environment, KeyKind};
+use gatekey::domain::role::Role;
+use gatekey::domain::scope::Scopes;
+use gatekey::domain::time::UnixMs;
+use gatekey::verify::cache::{CacheSettings, CachedKey, KeyCache};
 use secrecy::SecretString;
 use serde::Serialize;
 use std::collections::BTreeMap;

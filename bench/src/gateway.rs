@@ -2,10 +2,10 @@
 //! forward-auth `GET`) and the floor's canned allow in each protocol, shaped like gatekey's
 //! answer for the cached key of `cached-key` so that encoding costs the same on both sides.
 
-use crate::grpc::ext_authz;
 use envoy_types::ext_authz::v3::pb::{CheckRequest, CheckResponse, OkHttpResponse};
 use envoy_types::pb::envoy::config::core::v3::{Address, SocketAddress, address, socket_address};
 use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, attribute_context};
+use gatekey::grpc::ext_authz;
 use std::collections::HashMap;
 
 /// The route the proxy is authorizing, and where it says it listens.
@@ -141,7 +141,7 @@ pub fn canned_forward_auth_headers() -> impl Iterator<Item = (&'static str, &'st
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gateway::identity::IDENTITY_HEADERS;
+    use gatekey::gateway::identity::IDENTITY_HEADERS;
 
     #[test]
     fn the_canned_identity_carries_every_header_gatekey_sets_in_its_order() {

@@ -1,8 +1,8 @@
 //! Results: one row per measured window plus the totals, the gatekey/floor ratios and the
 //! verdict against the scenario's target; printed as a table or as JSON.
 
-use super::load::Measurement;
-use super::scenario::{Scenario, Target};
+use crate::load::Measurement;
+use crate::scenario::{Scenario, Target};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;

@@ -8,14 +8,14 @@
 #                     | auth: none | the floor | gatekey
 #
 # Usage (release binaries first; everything listens on 127.0.0.1 only):
-#   cargo build --release --bins
-#   benches/gateway_path.sh                  # DURATION=10s ROUNDS=2 CONNECTIONS=64 THREADS=2
+#   cargo build --release --workspace --bins
+#   bench/benches/gateway_path.sh                  # DURATION=10s ROUNDS=2 CONNECTIONS=64 THREADS=2
 # Needs envoy, nginx, wrk and curl on PATH. Windows alternate none, floor, gatekey per round
 # so all three see the same machine; the table sums the rounds (requests/s) and reports each
 # round's wrk percentiles (wrk cannot merge histograms).
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-2}
@@ -25,7 +25,7 @@ for tool in envoy nginx wrk curl python3; do
     command -v "$tool" >/dev/null || { echo "gateway_path: $tool not found" >&2; exit 1; }
 done
 for bin in gatekey gatekey-bench; do
-    [[ -x $BIN/$bin ]] || { echo "gateway_path: $BIN/$bin missing; cargo build --release --bins" >&2; exit 1; }
+    [[ -x $BIN/$bin ]] || { echo "gateway_path: $BIN/$bin missing; cargo build --release --workspace --bins" >&2; exit 1; }
 done
 
 # Readable by nginx's unprivileged workers (the static file and the prefix directories).

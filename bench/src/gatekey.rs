@@ -2,12 +2,12 @@
 //! PostgreSQL database given), with an org bootstrapped through the CLI and everything else
 //! set up over gRPC, as an operator would.
 
-use super::child::ServerProcess;
-use crate::proto::v1 as pb;
-use crate::proto::v1::admin_service_client::AdminServiceClient;
-use crate::proto::v1::auth_service_client::AuthServiceClient;
-use crate::proto::v1::key_service_client::KeyServiceClient;
+use crate::child::ServerProcess;
 use anyhow::Context;
+use gatekey::proto::v1 as pb;
+use gatekey::proto::v1::admin_service_client::AdminServiceClient;
+use gatekey::proto::v1::auth_service_client::AuthServiceClient;
+use gatekey::proto::v1::key_service_client::KeyServiceClient;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -53,7 +53,7 @@ impl GatekeySpec {
         let path = std::env::current_exe()?.with_file_name("gatekey");
         anyhow::ensure!(
             path.exists(),
-            "{} not found; build it with `cargo build --release --bin gatekey --bin gatekey-bench`",
+            "{} not found; build both with `cargo build --release --workspace --bins`",
             path.display()
         );
         Ok(path)
@@ -146,7 +146,7 @@ impl Admin {
 
     /// Logs in as `email` on a gatekey the bench did not start (`gatekey-bench bench-key`).
     pub async fn login_at(grpc: std::net::SocketAddr, email: &str, password: &str) -> anyhow::Result<Self> {
-        let channel = super::load::connect(grpc, 1).await?.pop().context("no channel")?;
+        let channel = crate::load::connect(grpc, 1).await?.pop().context("no channel")?;
         let tokens = AuthServiceClient::new(channel.clone())
             .login(pb::LoginRequest {
                 email: email.to_owned(),

@@ -55,14 +55,26 @@ async fn get(addr: SocketAddr, path: &str) -> Option<String> {
     head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
 }
 
+/// Verify calls answered `OK` so far (`gatekey_verify_total{reason="ok"}`): how the `h2load`
+/// mode proves that every one of h2load's calls was allowed, which HTTP status 200 alone
+/// does not (a gRPC error is a 200 too).
+pub async fn verify_ok(http: Option<SocketAddr>) -> Option<u64> {
+    let http = http.filter(|a| a.ip().is_loopback())?;
+    let body = tokio::time::timeout(TIMEOUT, get(http, "/metrics")).await.ok()??;
+    series(&body, "gatekey_verify_total", "reason", "ok")
+}
+
+/// The value of the series `name{label="value"}` of a Prometheus text page.
+fn series(text: &str, name: &str, label: &str, value: &str) -> Option<u64> {
+    let series = format!("{name}{{{label}=\"{value}\"}}");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+}
+
 fn parse(text: &str) -> Option<CacheCounts> {
-    let value = |name: &str, result: &str| -> Option<u64> {
-        let series = format!("{name}{{result=\"{result}\"}}");
-        text.lines()
-            .find_map(|l| l.strip_prefix(&series))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .map(|v| v as u64)
-    };
+    let value = |name: &str, result: &str| series(text, name, "result", result);
     let cache = |result| value("gatekey_verify_cache_total", result);
     let lookups = |result| value("gatekey_verify_key_lookups_total", result).unwrap_or(0);
     let (hits, misses) = (cache("hit"), cache("miss"));
@@ -93,5 +105,12 @@ mod tests {
             })
         );
         assert_eq!(parse("nothing"), None);
+    }
+
+    #[test]
+    fn reads_one_labelled_series() {
+        let text = "gatekey_verify_total{reason=\"ok\"} 1200\ngatekey_verify_total{reason=\"revoked\"} 3\n";
+        assert_eq!(series(text, "gatekey_verify_total", "reason", "ok"), Some(1200));
+        assert_eq!(series(text, "gatekey_verify_total", "reason", "expired"), None);
     }
 }

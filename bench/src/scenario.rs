@@ -1,12 +1,12 @@
 //! What each scenario sends, how the server must be set up for it, and the target it is
 //! held to against the floor.
 
-use super::call::Workload;
-use super::gatekey::Admin;
-use super::gateway;
-use crate::domain::key_format;
-use crate::proto::v1 as pb;
+use crate::call::Workload;
+use crate::gatekey::Admin;
+use crate::gateway;
 use anyhow::Context;
+use gatekey::domain::key_format;
+use gatekey::proto::v1 as pb;
 
 /// A workload: Verify, or a gateway protocol, with the credential it names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -206,7 +206,7 @@ fn break_checksum(key: &str) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::key_format::{Environment, KeyKind};
+    use gatekey::domain::key_format::{Environment, KeyKind};
     use secrecy::ExposeSecret;
 
     #[test]

@@ -6,11 +6,13 @@
 //! prints throughput, latency percentiles and server CPU per call, with the ratios.
 
 use clap::{Args, Parser, Subcommand};
-use gatekey::bench::gatekey::{Admin, GatekeySpec};
-use gatekey::bench::load::LoadSpec;
-use gatekey::bench::run::{RunSpec, run};
-use gatekey::bench::scenario::Scenario;
-use gatekey::bench::{floor, memory};
+use gatekey_bench::gatekey::{Admin, GatekeySpec};
+use gatekey_bench::h2load::H2load;
+use gatekey_bench::h2load_run::{self, H2loadSpec};
+use gatekey_bench::load::LoadSpec;
+use gatekey_bench::run::{RunSpec, run};
+use gatekey_bench::scenario::Scenario;
+use gatekey_bench::{floor, memory};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -30,6 +32,8 @@ enum Command {
     Run(RunArgs),
     /// Resident memory per key held in the Verify key cache, measured in this process.
     Memory(MemoryArgs),
+    /// cached-key Verify under nghttp2's h2load against a bare tonic no-op unary call.
+    H2load(H2loadArgs),
     /// Serve the floor (used by `run --floor` and `benches/gateway_path.sh`).
     #[command(hide = true)]
     ServeFloor {
@@ -39,6 +43,9 @@ enum Command {
         /// Forward-auth.
         #[arg(long, default_value = "127.0.0.1:0")]
         http_addr: SocketAddr,
+        /// Answer Verify with an empty message (the bare no-op floor of `h2load`).
+        #[arg(long)]
+        bare: bool,
     },
     /// On a running gatekey: log in as the org owner, lift the org rate limit to 10M/s,
     /// issue a key like `cached-key`'s and print its secret (for `benches/gateway_path.sh`).
@@ -115,6 +122,42 @@ struct MemoryArgs {
     json: bool,
 }
 
+#[derive(Debug, Args)]
+struct H2loadArgs {
+    /// h2load's `-c`: HTTP/2 connections.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// h2load's `-m`: calls in flight per connection (4 x 16 = 64 in flight, as `run`).
+    #[arg(long, default_value_t = 16)]
+    streams: usize,
+    /// h2load's `-t`: client threads (one leaves the other core to the server).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// h2load's `-n` for each measured window.
+    #[arg(long, default_value_t = 300_000)]
+    requests: u64,
+    /// Unmeasured requests before each window.
+    #[arg(long, default_value_t = 30_000)]
+    warmup_requests: u64,
+    /// Windows per server, alternating bare floor, canned floor, gatekey.
+    #[arg(long, default_value_t = 2)]
+    rounds: u32,
+    /// The h2load to run.
+    #[arg(long, value_name = "PATH", default_value = "h2load")]
+    h2load: std::path::PathBuf,
+    /// The gatekey binary to run; default the `gatekey` next to this executable.
+    #[arg(long, value_name = "PATH")]
+    server_binary: Option<std::path::PathBuf>,
+    /// PostgreSQL (or SQLite) database for gatekey; default a fresh temporary SQLite file.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// gatekey's log filter; it must keep `gatekey::app` at `info` (see `run`).
+    #[arg(long, default_value = "info")]
+    server_log_level: String,
+    #[arg(long)]
+    json: bool,
+}
+
 /// `GATEKEY_NAME=value`.
 fn parse_env(raw: &str) -> Result<(String, String), String> {
     match raw.split_once('=') {
@@ -157,8 +200,9 @@ fn main() -> ExitCode {
             None => load(cli.run).await,
             Some(Command::Run(args)) => load(args).await,
             Some(Command::Memory(args)) => memory_per_key(&args),
-            Some(Command::ServeFloor { addr, http_addr }) => {
-                floor::serve(addr, http_addr, gatekey::app::shutdown_signal()).await
+            Some(Command::H2load(args)) => h2load(args).await,
+            Some(Command::ServeFloor { addr, http_addr, bare }) => {
+                floor::serve(addr, http_addr, bare, gatekey::app::shutdown_signal()).await
             }
             Some(Command::BenchKey {
                 grpc_addr,
@@ -211,6 +255,41 @@ async fn load(args: RunArgs) -> anyhow::Result<()> {
         }),
     };
     let report = run(&spec).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(())
+}
+
+async fn h2load(args: H2loadArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.connections > 0 && args.streams > 0 && args.threads > 0 && args.requests > 0,
+        "connections, streams, threads and requests must be positive"
+    );
+    let spec = H2loadSpec {
+        h2load: H2load {
+            binary: args.h2load,
+            clients: args.connections,
+            streams: args.streams,
+            threads: args.threads,
+        },
+        requests: args.requests,
+        warmup_requests: args.warmup_requests,
+        rounds: args.rounds,
+        gatekey: GatekeySpec {
+            binary: match args.server_binary {
+                Some(path) => path,
+                None => GatekeySpec::binary_beside_us()?,
+            },
+            database_url: args.database_url,
+            key_cache_max: None,
+            log_level: args.server_log_level,
+            env: Vec::new(),
+        },
+    };
+    let report = h2load_run::run(&spec).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
