@@ -15,6 +15,7 @@ mod flood;
 mod gateways;
 mod keys;
 mod permissions;
+mod properties;
 mod ratelimit_redis;
 mod replicas;
 mod sessions;
