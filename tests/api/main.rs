@@ -18,6 +18,7 @@ mod permissions;
 mod properties;
 mod ratelimit_redis;
 mod replicas;
+mod secrecy;
 mod sessions;
 mod store_conformance;
 mod support;
