@@ -1,7 +1,7 @@
 //! IP allowlists: addresses and CIDR networks, IPv4 and IPv6.
 
 use super::FieldViolation;
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net};
 use std::net::IpAddr;
 
 /// Most entries one allowlist may hold.
@@ -22,9 +22,9 @@ impl IpAllowlist {
         for entry in raw {
             let entry = entry.trim();
             let net = match entry.parse::<IpNet>() {
-                Ok(net) => net.trunc(),
+                Ok(net) => unmapped(net.trunc()),
                 Err(_) => match entry.parse::<IpAddr>() {
-                    Ok(addr) => IpNet::from(addr),
+                    Ok(addr) => unmapped(IpNet::from(addr)),
                     Err(_) => {
                         return Err(FieldViolation::new(
                             field,
@@ -63,6 +63,20 @@ impl IpAllowlist {
     }
 }
 
+/// An IPv4-mapped IPv6 network (`::ffff:10.0.0.0/104`, as a dual-stack socket and so a log
+/// line shows an IPv4 client) is the IPv4 network it maps: `allows` sees a mapped client as
+/// its IPv4 address, so a mapped entry kept as IPv6 would never match anyone.
+fn unmapped(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => v6
+            .network()
+            .to_ipv4_mapped()
+            .and_then(|v4| Ipv4Net::new(v4, v6.prefix_len() - 96).ok())
+            .map_or(net, IpNet::V4),
+        _ => net,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +103,14 @@ mod tests {
         assert!(IpAllowlist::parse("ip_allowlist", &["10.0.0.0/33".into()]).is_err());
         assert!(IpAllowlist::parse("ip_allowlist", &["nope".into()]).is_err());
         assert_eq!(list(&["10.1.2.3/8"]).to_strings(), vec!["10.0.0.0/8"]);
+    }
+
+    #[test]
+    fn ipv4_mapped_entries_are_the_ipv4_networks_they_map() {
+        let l = list(&["::ffff:192.0.2.7", "::ffff:10.0.0.0/104"]);
+        assert_eq!(l.to_strings(), vec!["10.0.0.0/8", "192.0.2.7/32"]);
+        assert!(l.allows(Some("::ffff:192.0.2.7".parse().expect("ip"))));
+        assert!(l.allows(Some("10.1.2.3".parse().expect("ip"))));
+        assert!(!l.allows(Some("192.0.2.8".parse().expect("ip"))));
     }
 }

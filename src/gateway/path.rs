@@ -18,6 +18,10 @@ pub fn readings(uri: &str) -> Vec<String> {
     for i in 0..out.len() {
         if out[i].contains(';') {
             let plain = without_params(&out[i]);
+            // Servlet containers drop `;params` before they decode and apply `..`, so to them
+            // `/public/..;/admin` is `/admin` and `/;/admin` is `/admin`.
+            let decoded = if i == 0 { percent_decode(&plain) } else { plain.clone() };
+            out.push(normalize(&decoded));
             out.push(plain);
         }
     }
@@ -123,6 +127,12 @@ mod tests {
             "undecoded too"
         );
         assert!(reads_as("/v1/cameras;x/7", "/v1/cameras/7"));
+        assert!(
+            reads_as("/v1/public/..;/admin/x", "/v1/admin/x"),
+            "params dropped, then `..`"
+        );
+        assert!(reads_as("/v1/public/%2e%2e;x/admin", "/v1/admin"));
+        assert!(reads_as("/;/v1/.;/admin", "/v1/admin"));
         assert!(reads_as("/../../etc", "/etc"));
         assert!(reads_as("", "/"));
         assert!(reads_as("http://api.test/v1/x?y", "/v1/x"));

@@ -1,12 +1,12 @@
 //! Follows the store's change feed so every replica drops what another replica changed.
 //!
 //! Each change has a sequence number. The follower applies everything newer than its cursor,
-//! woken at once by PostgreSQL NOTIFY where available and polling every `poll_every` anyway
-//! (a notification can be lost; CockroachDB and SQLite have none). Sequence numbers are handed
-//! out at insert and committed in any order, so a hole below a newer row may still fill: the
-//! follower applies rows past a hole (invalidation is idempotent) but keeps its cursor below
-//! the hole until it fills or `gap_timeout` passes (a rolled-back transaction leaves a
-//! permanent hole).
+//! woken at once by NOTIFY on PostgreSQL and polling every `poll_every` anyway (a notification
+//! can be lost); MySQL/MariaDB and SQLite have no NOTIFY, so there polling alone delivers
+//! changes. Sequence numbers are handed out at insert and committed in any order, so a hole
+//! below a newer row may still fill: the follower applies rows past a hole (invalidation is
+//! idempotent) but keeps its cursor below the hole until it fills or `gap_timeout` passes (a
+//! rolled-back transaction leaves a permanent hole).
 
 use super::Verifier;
 use crate::store::{Change, ChangeSubscription, StoreError};

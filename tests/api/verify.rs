@@ -301,7 +301,8 @@ async fn invalid_checksums_and_cache_hits_never_touch_the_store_and_verify_never
 }
 
 #[tokio::test]
-async fn unknown_well_formed_keys_are_remembered_briefly() {
+async fn an_unknown_well_formed_key_costs_one_store_lookup_per_five_seconds() {
+    // The negative cache lives 5 s in real time (moka's clock), so the test waits it out.
     let app = Spawn::on(Backend::Sqlite).counting().start().await.expect("app");
     let store = app.counting.clone().expect("counting store");
     let stranger = gatekey::domain::key_format::generate(
@@ -309,13 +310,22 @@ async fn unknown_well_formed_keys_are_remembered_briefly() {
         gatekey::domain::key_format::Environment::Live,
     );
     let raw = secrecy::ExposeSecret::expose_secret(stranger.secret()).to_owned();
+    let refused = || async { reason(&verify(&app, &raw, &[], "").await) == pb::VerifyReason::InvalidCredential };
+    let first = std::time::Instant::now();
     for _ in 0..20 {
-        assert_eq!(
-            reason(&verify(&app, &raw, &[], "").await),
-            pb::VerifyReason::InvalidCredential
-        );
+        assert!(refused().await);
     }
-    assert_eq!(store.count("find_key_by_hash"), 1);
+    assert_eq!(store.count("find_key_by_hash"), 1, "one lookup for a burst");
+    tokio::time::sleep_until((first + Duration::from_secs(4)).into()).await;
+    assert!(refused().await);
+    assert_eq!(store.count("find_key_by_hash"), 1, "still remembered after 4 s");
+    tokio::time::sleep_until((first + Duration::from_millis(5600)).into()).await;
+    assert!(refused().await);
+    assert_eq!(
+        store.count("find_key_by_hash"),
+        2,
+        "looked up again once 5 s have passed"
+    );
 }
 
 #[tokio::test]
@@ -450,16 +460,19 @@ async fn set_rate_limit_changes_the_org_default_and_key_overrides_get_their_own_
 }
 
 #[tokio::test]
-async fn with_the_store_down_cached_allows_last_the_stale_window_and_revocations_stick() {
-    // The window is real time (a monotonic clock), so the test uses a short one.
+async fn with_the_store_down_cached_allows_last_the_2_s_stale_window_then_unavailable_and_revocations_stick() {
+    // The window is real time (a monotonic clock), so the test uses a short one, and polls
+    // every 100 ms so the feed was read at most that long before the store goes down: the
+    // window then ends between 1.9 s and 2 s after.
     let app = Spawn::on(Backend::Sqlite)
         .counting()
         .set("verify_stale_secs", 2.into())
+        .set("change_poll_ms", 100.into())
         .start()
         .await
         .expect("app");
     let store = app.counting.clone().expect("counting store");
-    let (owner, secret, _) = keyed(&app, "acme", &[]).await;
+    let (_, secret, _) = keyed(&app, "acme", &[]).await;
     let (_, revoked_secret, revoked_id) = keyed(&app, "bravo", &[]).await;
     let (_, cold_secret, _) = keyed(&app, "charlie", &[]).await;
     assert!(verify(&app, &secret, &[], "").await.allowed);
@@ -472,9 +485,9 @@ async fn with_the_store_down_cached_allows_last_the_stale_window_and_revocations
         reason(&verify(&app, &revoked_secret, &[], "").await),
         pb::VerifyReason::Revoked
     );
-    let _ = owner;
 
     store.set_down(true);
+    let down = std::time::Instant::now();
     assert!(
         verify(&app, &secret, &[], "").await.allowed,
         "a cached allow works through the outage"
@@ -484,7 +497,12 @@ async fn with_the_store_down_cached_allows_last_the_stale_window_and_revocations
         Code::Unavailable,
         "STORE_UNAVAILABLE",
     );
-    tokio::time::sleep(Duration::from_millis(2600)).await;
+    tokio::time::sleep_until((down + Duration::from_millis(1500)).into()).await;
+    assert!(
+        verify(&app, &secret, &[], "").await.allowed,
+        "still allowed 1.5 s into the outage, inside the window"
+    );
+    tokio::time::sleep_until((down + Duration::from_millis(2500)).into()).await;
     assert_error(
         app.auth().verify(request(&secret, &[], "")).await,
         Code::Unavailable,
@@ -497,7 +515,7 @@ async fn with_the_store_down_cached_allows_last_the_stale_window_and_revocations
     );
 
     store.set_down(false);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     assert!(
         verify(&app, &secret, &[], "").await.allowed,
         "back once the feed is read again"

@@ -98,6 +98,7 @@ pub struct Spawn {
     backend: Backend,
     config: serde_json::Map<String, serde_json::Value>,
     counting: bool,
+    without_notify: bool,
     shared_url: Option<String>,
     clock: Option<ManualClock>,
 }
@@ -108,6 +109,7 @@ impl Spawn {
             backend,
             config: serde_json::Map::new(),
             counting: false,
+            without_notify: false,
             shared_url: None,
             clock: None,
         }
@@ -122,6 +124,14 @@ impl Spawn {
     /// Wraps the store in a [`CountingStore`], reachable as `app.counting`.
     pub fn counting(mut self) -> Self {
         self.counting = true;
+        self
+    }
+
+    /// Runs the app as if its store had no NOTIFY, for its whole life, so the change feed
+    /// can only poll (see [`CountingStore::without_notify`]). Implies [`Spawn::counting`].
+    pub fn without_notify(mut self) -> Self {
+        self.counting = true;
+        self.without_notify = true;
         self
     }
 
@@ -174,7 +184,10 @@ impl Spawn {
             .unwrap_or_else(|| ManualClock::new(UnixMs(chrono::Utc::now().timestamp_millis())));
         let shared: SharedClock = Arc::new(clock.clone());
         let store = gatekey::store::connect(&url).await.expect("open store");
-        let counting = self.counting.then(|| CountingStore::new(store.clone()));
+        let counting = self.counting.then(|| {
+            let c = CountingStore::new(store.clone());
+            if self.without_notify { c.without_notify() } else { c }
+        });
         let store: gatekey::store::SharedStore = match &counting {
             Some(c) => Arc::new(c.clone()),
             None => store,

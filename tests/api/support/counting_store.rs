@@ -31,6 +31,8 @@ pub struct CountingStore {
     calls: Arc<Mutex<HashMap<&'static str, usize>>>,
     access: Arc<Mutex<HashMap<&'static str, Access>>>,
     down: Arc<AtomicBool>,
+    /// Cleared: `subscribe_changes` answers `None`, as on a backend without NOTIFY.
+    notify: Arc<AtomicBool>,
 }
 
 impl CountingStore {
@@ -40,7 +42,15 @@ impl CountingStore {
             calls: Arc::default(),
             access: Arc::default(),
             down: Arc::default(),
+            notify: Arc::new(AtomicBool::new(true)),
         }
+    }
+
+    /// Takes NOTIFY away: `subscribe_changes` answers `None` from now on, as SQLite and MySQL
+    /// do, so the change feed can only poll. Set before the app starts to hold for its life.
+    pub fn without_notify(self) -> Self {
+        self.notify.store(false, Ordering::SeqCst);
+        self
     }
 
     /// Calls per method so far.
@@ -261,6 +271,10 @@ impl ChangeFeed for CountingStore {
         delegate!(read self.changes_since(after, limit))
     }
     async fn subscribe_changes(&self) -> StoreResult<Option<ChangeSubscription>> {
+        if !self.notify.load(Ordering::SeqCst) {
+            self.enter("subscribe_changes", Access::Read)?;
+            return Ok(None);
+        }
         delegate!(read self.subscribe_changes())
     }
 }

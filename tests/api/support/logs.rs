@@ -24,10 +24,12 @@ impl Write for Capture {
 }
 
 /// Installs the capturing subscriber (once per process): gatekey at TRACE, every
-/// dependency (sqlx, tonic, hyper) at DEBUG.
+/// dependency (sqlx, tonic, hyper) at DEBUG, and every span as it opens, so a secret recorded
+/// in a span's fields shows even when nothing logs inside that span.
 pub fn capture() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("debug,gatekey=trace"))
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::NEW)
         .with_ansi(false)
         .with_writer(|| Capture)
         .try_init();
