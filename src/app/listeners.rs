@@ -7,7 +7,7 @@ use crate::grpc::auth::AuthApi;
 use crate::grpc::ext_authz::ExtAuthzApi;
 use crate::grpc::rate_limit_service::RateLimitApi;
 use crate::http::HttpState;
-use crate::proto::v1::auth_service_server::AuthServiceServer;
+use crate::proto::reply::auth_service_server::AuthServiceServer;
 use axum::serve::ListenerExt;
 use envoy_types::ext_authz::v3::pb::AuthorizationServer;
 use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_server::RateLimitServiceServer;

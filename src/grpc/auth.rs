@@ -4,7 +4,7 @@ use super::convert::{Violations, plain_text, timestamp_to};
 use super::request::{client_ip, user_agent};
 use crate::domain::FieldViolation;
 use crate::domain::fields::{Email, Password};
-use crate::proto::v1::auth_service_server::AuthService;
+use crate::proto::reply::auth_service_server::AuthService;
 use crate::proto::v1::{LoginRequest, LogoutRequest, LogoutResponse, RefreshRequest, TokenResponse};
 use crate::service::Core;
 use crate::service::auth::{LoginInput, Tokens};
@@ -110,7 +110,7 @@ impl AuthService for AuthApi {
     async fn verify(
         &self,
         req: Request<crate::proto::v1::VerifyRequest>,
-    ) -> Result<Response<crate::proto::v1::VerifyResponse>, Status> {
+    ) -> Result<Response<super::reply::VerifyReply>, Status> {
         let response = super::verify::verify(&self.core.verifier, req.get_ref()).await?;
         Ok(Response::new(response))
     }

@@ -6,6 +6,7 @@ pub mod convert;
 pub mod ext_authz;
 pub mod keys;
 pub mod rate_limit_service;
+pub mod reply;
 pub mod request;
 pub mod status;
 pub mod verify;

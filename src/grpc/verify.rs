@@ -1,14 +1,13 @@
 //! `AuthService.Verify`: validate the request, ask the engine, convert the decision.
 
-use super::convert::{duration_to, role_to, timestamp_to};
+use super::convert::{role_to, timestamp_to};
+use super::reply::{PrincipalField, RateLimitField, VerifyReply};
 use crate::domain::FieldViolation;
-use crate::domain::key_format::{Environment, prefix_of};
 use crate::domain::time::UnixMs;
 use crate::domain::verify::{RequiredScopes, VerifyReason};
 use crate::proto::v1 as pb;
-use crate::ratelimit;
 use crate::service::ServiceError;
-use crate::verify::{Decision, Principal, RateLimitOutcome, Verifier, VerifyInput};
+use crate::verify::{Decision, Principal, Verifier, VerifyInput};
 use std::net::IpAddr;
 
 pub use crate::gateway::config::MAX_COST;
@@ -42,7 +41,7 @@ pub fn input(r: &pb::VerifyRequest) -> Result<VerifyInput<'_>, ServiceError> {
 }
 
 /// Runs one Verify call on `verifier`.
-pub async fn verify(verifier: &Verifier, r: &pb::VerifyRequest) -> Result<pb::VerifyResponse, ServiceError> {
+pub async fn verify(verifier: &Verifier, r: &pb::VerifyRequest) -> Result<VerifyReply, ServiceError> {
     let input = input(r)?;
     let decision = verifier.verify(&input).await?;
     Ok(response(&decision))
@@ -62,60 +61,24 @@ fn reason_to(r: VerifyReason) -> pb::VerifyReason {
     }
 }
 
-/// The wire form of a decision.
-pub fn response(d: &Decision) -> pb::VerifyResponse {
-    pb::VerifyResponse {
+/// The wire form of a decision (see `reply`: written, not built).
+pub fn response(d: &Decision) -> VerifyReply {
+    VerifyReply {
         allowed: d.allowed(),
         reason: reason_to(d.reason) as i32,
         http_status: d.reason.http_status(),
-        principal: d.principal.as_ref().map(principal_to),
-        rate_limit: d.rate_limit.as_ref().map(rate_limit_to),
-    }
-}
-
-fn principal_to(p: &Principal) -> pb::Principal {
-    match p {
-        Principal::Key(cached) => {
-            let k = &cached.key;
-            pb::Principal {
-                r#type: pb::PrincipalType::ServiceAccount as i32,
-                id: k.service_account_id.to_string(),
-                org_id: k.org_id.to_string(),
-                role: role_to(k.role) as i32,
-                scopes: k.scopes.to_strings(),
-                key_id: k.id.to_string(),
-                key_prefix: prefix_of(k.kind, k.environment).to_owned(),
-                key_start: k.display_prefix(),
-                environment: match k.environment {
-                    Environment::Live => pb::Environment::Live,
-                    Environment::Test => pb::Environment::Test,
-                } as i32,
-                expires_at: k.expires_at.map(timestamp_to),
-                metadata: k.metadata.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
-            }
-        }
-        Principal::User { token, scopes } => pb::Principal {
-            r#type: pb::PrincipalType::User as i32,
-            id: token.user.to_string(),
-            org_id: token.org.to_string(),
-            role: role_to(token.role) as i32,
-            scopes: scopes.of(token.role).to_strings(),
-            expires_at: Some(timestamp_to(UnixMs(token.expires_at_ms))),
-            ..Default::default()
-        },
-    }
-}
-
-fn rate_limit_to(o: &RateLimitOutcome) -> pb::RateLimitVerdict {
-    pb::RateLimitVerdict {
-        limited: !o.verdict.allowed,
-        policy: o.bucket.policy_name().to_owned(),
-        limit: o.policy.limit,
-        window: Some(duration_to(o.policy.window)),
-        remaining: o.verdict.remaining,
-        reset_after: Some(duration_to(o.verdict.reset_after)),
-        retry_after: Some(duration_to(o.verdict.retry_after)),
-        policy_header: ratelimit::policy_header(o.bucket, &o.policy),
-        header: ratelimit::header(o.bucket, &o.verdict),
+        principal: d.principal.as_ref().map(|p| match p {
+            Principal::Key(cached) => PrincipalField::Key(cached.clone()),
+            Principal::User { token, scopes } => PrincipalField::Message(Box::new(pb::Principal {
+                r#type: pb::PrincipalType::User as i32,
+                id: token.user.to_string(),
+                org_id: token.org.to_string(),
+                role: role_to(token.role) as i32,
+                scopes: scopes.of(token.role).to_strings(),
+                expires_at: Some(timestamp_to(UnixMs(token.expires_at_ms))),
+                ..Default::default()
+            })),
+        }),
+        rate_limit: d.rate_limit.map(RateLimitField::new),
     }
 }

@@ -74,7 +74,26 @@ impl Limiter {
 
 /// `RateLimit-Policy` field value (draft-ietf-httpapi-ratelimit-headers): quota and window.
 pub fn policy_header(bucket: Bucket, policy: &RateLimitPolicy) -> String {
-    format!(
+    let mut s = String::with_capacity(HEADER_CAPACITY);
+    // Writing to a String cannot fail.
+    let _ = write_policy_header(&mut s, bucket, policy);
+    s
+}
+
+/// `RateLimit` field value: remaining units and seconds until the bucket resets.
+pub fn header(bucket: Bucket, verdict: &Verdict) -> String {
+    let mut s = String::with_capacity(HEADER_CAPACITY);
+    let _ = write_header(&mut s, bucket, verdict);
+    s
+}
+
+/// Longest header value: a 15-byte policy name, a u32 and a u64 with their punctuation.
+pub const HEADER_CAPACITY: usize = 56;
+
+/// [`policy_header`] into `w`, so Verify can write it where it is sent without a `String`.
+pub fn write_policy_header(w: &mut impl std::fmt::Write, bucket: Bucket, policy: &RateLimitPolicy) -> std::fmt::Result {
+    write!(
+        w,
         "\"{}\";q={};w={}",
         bucket.policy_name(),
         policy.limit,
@@ -82,9 +101,10 @@ pub fn policy_header(bucket: Bucket, policy: &RateLimitPolicy) -> String {
     )
 }
 
-/// `RateLimit` field value: remaining units and seconds until the bucket resets.
-pub fn header(bucket: Bucket, verdict: &Verdict) -> String {
-    format!(
+/// [`header`] into `w`.
+pub fn write_header(w: &mut impl std::fmt::Write, bucket: Bucket, verdict: &Verdict) -> std::fmt::Result {
+    write!(
+        w,
         "\"{}\";r={};t={}",
         bucket.policy_name(),
         verdict.remaining,

@@ -13,8 +13,8 @@ use crate::domain::role::Role;
 use crate::domain::scope::Scopes;
 use crate::domain::time::UnixMs;
 use moka::sync::Cache;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// What Verify reads of a key, and nothing else: a cache of 100k keys must stay small
@@ -87,6 +87,10 @@ pub struct CachedKey {
     last_used: AtomicI64,
     /// Set when `last_used` changed since the last flush.
     dirty: AtomicBool,
+    /// The principal as a transport writes it (gRPC: the encoded `Principal` message), made
+    /// on the first answer that names this key. Everything in it is fixed for the entry's
+    /// life, and an invalidation replaces the entry, so it is never out of date.
+    pub encoded_principal: OnceLock<Box<[u8]>>,
 }
 
 impl CachedKey {
@@ -95,6 +99,7 @@ impl CachedKey {
             key: VerifiedKey::from_key(key),
             last_used: AtomicI64::new(0),
             dirty: AtomicBool::new(false),
+            encoded_principal: OnceLock::new(),
         }
     }
 
