@@ -71,8 +71,10 @@ fn sqlstate_fault(state: &str) -> Option<Fault> {
         "40001" | "40P01" | "40003" => Some(Fault::Transient),
         // admin_shutdown, crash_shutdown, cannot_connect_now, idle_session_timeout.
         "57P01" | "57P02" | "57P03" | "57P05" => Some(Fault::Transient),
-        // query_canceled (statement_timeout), lock_not_available, too_many_connections.
-        "57014" | "55P03" | "53300" => Some(Fault::Transient),
+        // query_canceled (statement_timeout), lock_not_available, idle_in_transaction timeout.
+        "57014" | "55P03" | "25P03" => Some(Fault::Transient),
+        // Class 53, insufficient resources (too_many_connections, out of memory, disk full).
+        s if s.starts_with("53") => Some(Fault::Transient),
         // Class 08, connection exception (MySQL's 08S01 included).
         s if s.starts_with("08") => Some(Fault::Transient),
         _ => None,
@@ -85,8 +87,9 @@ fn mysql_fault(number: u16) -> Option<Fault> {
         // ER_OPTION_PREVENTS_STATEMENT (--read-only), ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION,
         // ER_READ_ONLY_MODE.
         1290 | 1792 | 1836 => Some(Fault::ReadOnly),
-        // ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK, ER_QUERY_TIMEOUT.
-        1205 | 1213 | 3024 => Some(Fault::Transient),
+        // ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK, ER_QUERY_TIMEOUT, MariaDB's
+        // ER_STATEMENT_TIMEOUT, a group-replication rollback at commit, ER_LOCK_NOWAIT.
+        1205 | 1213 | 3024 | 1969 | 3101 | 3572 => Some(Fault::Transient),
         // ER_CON_COUNT_ERROR, ER_SERVER_SHUTDOWN, ER_QUERY_INTERRUPTED, ER_CONNECTION_KILLED,
         // ER_CLIENT_INTERACTION_TIMEOUT.
         1040 | 1053 | 1317 | 1927 | 4031 => Some(Fault::Transient),

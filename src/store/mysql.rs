@@ -45,6 +45,15 @@ impl MySqlStore {
             })
             .connect_with(options)
             .await?;
+        // The change feed reads sequence numbers one apart; a server that numbers in steps
+        // (Galera, multi-primary replication) would make every row look like a hole.
+        let step: i64 = sqlx::query_scalar("SELECT CAST(@@auto_increment_increment AS SIGNED)")
+            .fetch_one(&pool)
+            .await?;
+        anyhow::ensure!(
+            step == 1,
+            "auto_increment_increment is {step}; gatekey's change feed needs 1 (set it for gatekey's sessions or on the server)"
+        );
         Ok(Self { pool })
     }
 

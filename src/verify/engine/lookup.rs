@@ -43,20 +43,27 @@ impl Verifier {
         }
     }
 
-    /// Reads a key that is not in memory, unless the client's failure budget is spent. Only
-    /// a lookup that finds nothing is charged: charging ahead of the lookup would refuse a
-    /// client whose concurrent first calls (a cold cache after a restart, many keys at once)
-    /// outnumber its budget although every key is real. A stampede of guesses that all pass
-    /// the admission check together is bounded by the replica's lookup budget instead.
+    /// Reads a key that is not in memory. A call that starts a lookup charges the client one
+    /// failure before it runs, not after, so a thousand concurrent guesses cannot all pass a
+    /// budget none of them has spent yet; the charge is given back when the key exists, so
+    /// real keys never spend the budget. A call that joins a lookup already under way for the
+    /// same key is not charged: it costs the store nothing, and a busy client of one real key
+    /// on a cold cache must not exhaust its budget on reservations.
     pub(super) async fn look_up(&self, hash: [u8; 32], client: Option<IpAddr>) -> Result<Looked, VerifyError> {
-        if let Err(outcome) = self.flood.admit_client(client, self.now_ns()) {
-            self.metrics.flood_client.increment(1);
-            return Ok(Looked::Throttled(outcome));
+        let joining = self
+            .inflight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&hash);
+        if !joining {
+            if let Err(outcome) = self.flood.charge_client(client, self.now_ns()) {
+                self.metrics.flood_client.increment(1);
+                return Ok(Looked::Throttled(outcome));
+            }
         }
         let looked = self.load_key(hash).await;
-        if matches!(looked, Ok(Looked::Unknown)) {
-            // This call had its lookup; a budget spent meanwhile shows on the client's next.
-            let _ = self.flood.charge_client(client, self.now_ns());
+        if !joining && !matches!(looked, Ok(Looked::Unknown)) {
+            self.flood.refund_client(client);
         }
         looked
     }

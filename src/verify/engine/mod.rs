@@ -141,7 +141,7 @@ impl Verifier {
                 self.metrics.cache_misses.increment(1);
                 match self.look_up(hash, input.client_ip).await? {
                     Looked::Found(k) => k,
-                    // The client's failure budget was charged by the lookup that found nothing.
+                    // The client's failure budget was charged before the lookup.
                     Looked::Unknown => return Ok(Decision::deny(VerifyReason::InvalidCredential)),
                     Looked::Throttled(outcome) => return Ok(Decision::throttled(outcome)),
                 }
