@@ -3,6 +3,7 @@
 //! `UNAVAILABLE` with a RetryInfo (never `INTERNAL`), soon, and nothing half-commits.
 
 mod failover;
+mod mysql_kills;
 mod restarts;
 mod sqlite_lock;
 

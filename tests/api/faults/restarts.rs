@@ -16,14 +16,14 @@ const DATABASE: &str = "gatekey";
 
 /// The org the clients write as.
 #[derive(Clone)]
-struct Owner {
-    org_id: String,
-    token: String,
-    service_account: String,
+pub(super) struct Owner {
+    pub(super) org_id: String,
+    pub(super) token: String,
+    pub(super) service_account: String,
 }
 
 impl Owner {
-    fn writer<'a>(&self, app: &'a TestApp) -> Writer<'a> {
+    pub(super) fn writer<'a>(&self, app: &'a TestApp) -> Writer<'a> {
         Writer {
             app,
             token: self.token.clone(),
@@ -51,15 +51,15 @@ async fn setup(cluster: &PgCluster) -> (TestApp, Owner) {
 
 /// What one client saw: the rotations it was told committed, and how often it was told to retry.
 #[derive(Default)]
-struct Seen {
-    rotated: Vec<(String, String)>,
-    unavailable: usize,
-    slowest: Duration,
+pub(super) struct Seen {
+    pub(super) rotated: Vec<(String, String)>,
+    pub(super) unavailable: usize,
+    pub(super) slowest: Duration,
 }
 
 /// Rotates a chain of keys until `stop`. An `UNAVAILABLE` rotation may or may not have
 /// committed (the answer can be lost after COMMIT), so the chain restarts from a new key.
-async fn rotate_until(app: Arc<TestApp>, owner: Owner, stop: Arc<AtomicBool>) -> Seen {
+pub(super) async fn rotate_until(app: Arc<TestApp>, owner: Owner, stop: Arc<AtomicBool>) -> Seen {
     let w = owner.writer(&app);
     let mut seen = Seen::default();
     let mut current: Option<String> = None;
@@ -174,7 +174,7 @@ async fn a_stopped_server_answers_unavailable_within_the_acquire_timeout_and_ser
 }
 
 /// new key id -> old key id, from the keys themselves.
-async fn stored_rotations(app: &TestApp, org: OrgId) -> BTreeMap<String, String> {
+pub(super) async fn stored_rotations(app: &TestApp, org: OrgId) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let mut after = None;
     loop {
@@ -197,7 +197,7 @@ async fn stored_rotations(app: &TestApp, org: OrgId) -> BTreeMap<String, String>
 }
 
 /// new key id -> old key id, from the `key_rotated` audit events.
-async fn audited_rotations(app: &TestApp, org: OrgId) -> BTreeMap<String, String> {
+pub(super) async fn audited_rotations(app: &TestApp, org: OrgId) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let mut after = None;
     loop {
