@@ -3,10 +3,9 @@
 //! killed, so the shared server and the other tests never notice.
 
 use super::PATIENCE;
-use super::restarts::{Owner, Seen, audited_rotations, rotate_until, stored_rotations};
+use super::restarts::{Owner, Seen, assert_every_rotation_audited_and_acknowledged_ones_kept, rotate_until};
 use crate::support::app::{Backend, Spawn};
 use crate::support::db::MYSQL_URL_VAR;
-use gatekey::domain::ids::OrgId;
 use gatekey::proto::v1 as pb;
 use sqlx::{Connection, Executor, MySqlConnection};
 use std::sync::Arc;
@@ -65,13 +64,7 @@ async fn mysql_rotations_through_killed_connections_answer_ok_or_unavailable_and
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop.store(true, Ordering::Relaxed);
 
-    let mut seen = Seen::default();
-    for client in clients {
-        let s = client.await.expect("a client panicked");
-        seen.rotated.extend(s.rotated);
-        seen.unavailable += s.unavailable;
-        seen.slowest = seen.slowest.max(s.slowest);
-    }
+    let seen = Seen::gather(clients).await;
     eprintln!(
         "{} rotations OK, {} UNAVAILABLE, {killed} connections killed, slowest answer {:?}",
         seen.rotated.len(),
@@ -82,14 +75,7 @@ async fn mysql_rotations_through_killed_connections_answer_ok_or_unavailable_and
     assert!(seen.slowest < PATIENCE, "an answer took {:?}", seen.slowest);
     assert!(!seen.rotated.is_empty(), "no rotation ever succeeded");
 
-    // Every rotation that exists has its audit event, and every acknowledged one exists.
-    let org = OrgId::parse("org", &owner.org_id).expect("org id");
-    let rotations = stored_rotations(&app, org).await;
-    let audited = audited_rotations(&app, org).await;
-    assert_eq!(rotations, audited, "rotations and their audit events differ");
-    for (old, new) in &seen.rotated {
-        assert_eq!(rotations.get(new), Some(old), "an acknowledged rotation is missing");
-    }
+    assert_every_rotation_audited_and_acknowledged_ones_kept(&app, &owner, &seen).await;
     // And the service works again.
     let w = owner.writer(&app);
     let key = w.issue_within(Duration::from_secs(10)).await;

@@ -57,6 +57,37 @@ pub(super) struct Seen {
     pub(super) slowest: Duration,
 }
 
+impl Seen {
+    /// What all the clients saw, together.
+    pub(super) async fn gather(clients: Vec<tokio::task::JoinHandle<Seen>>) -> Seen {
+        let mut seen = Seen::default();
+        for client in clients {
+            let s = client.await.expect("a client panicked");
+            seen.rotated.extend(s.rotated);
+            seen.unavailable += s.unavailable;
+            seen.slowest = seen.slowest.max(s.slowest);
+        }
+        seen
+    }
+}
+
+/// Every rotation that exists has its audit event and every event its rotation, whatever the
+/// clients were told; every rotation a client was told about exists.
+pub(super) async fn assert_every_rotation_audited_and_acknowledged_ones_kept(
+    app: &TestApp,
+    owner: &Owner,
+    seen: &Seen,
+) {
+    let org = OrgId::parse("org", &owner.org_id).expect("org id");
+    let rotations = stored_rotations(app, org).await;
+    let audited = audited_rotations(app, org).await;
+    assert_eq!(rotations, audited, "rotations and their audit events differ");
+    for (old, new) in &seen.rotated {
+        assert_eq!(rotations.get(new), Some(old), "an acknowledged rotation is missing");
+    }
+    assert!(rotations.len() >= seen.rotated.len());
+}
+
 /// Rotates a chain of keys until `stop`. An `UNAVAILABLE` rotation may or may not have
 /// committed (the answer can be lost after COMMIT), so the chain restarts from a new key.
 pub(super) async fn rotate_until(app: Arc<TestApp>, owner: Owner, stop: Arc<AtomicBool>) -> Seen {
@@ -114,13 +145,7 @@ async fn rotations_through_terminations_restarts_and_a_crash_answer_ok_or_unavai
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.store(true, Ordering::Relaxed);
 
-    let mut seen = Seen::default();
-    for client in clients {
-        let s = client.await.expect("a client panicked");
-        seen.rotated.extend(s.rotated);
-        seen.unavailable += s.unavailable;
-        seen.slowest = seen.slowest.max(s.slowest);
-    }
+    let seen = Seen::gather(clients).await;
     eprintln!(
         "{} rotations OK, {} UNAVAILABLE, {terminated} sessions terminated, slowest answer {:?}",
         seen.rotated.len(),
@@ -134,16 +159,7 @@ async fn rotations_through_terminations_restarts_and_a_crash_answer_ok_or_unavai
     );
     assert!(terminated > 0, "no session was ever terminated");
 
-    // Every rotation that exists has its audit event and every event its rotation, whatever
-    // the clients were told; every rotation a client was told about exists.
-    let org = OrgId::parse("org", &owner.org_id).expect("org id");
-    let rotations = stored_rotations(&app, org).await;
-    let audited = audited_rotations(&app, org).await;
-    assert_eq!(rotations, audited, "rotations and their audit events differ");
-    for (old, new) in &seen.rotated {
-        assert_eq!(rotations.get(new), Some(old), "an acknowledged rotation is missing");
-    }
-    assert!(rotations.len() >= seen.rotated.len());
+    assert_every_rotation_audited_and_acknowledged_ones_kept(&app, &owner, &seen).await;
     // And the service works again.
     let w = owner.writer(&app);
     let key = w.issue_within(Duration::from_secs(10)).await;
@@ -174,7 +190,7 @@ async fn a_stopped_server_answers_unavailable_within_the_acquire_timeout_and_ser
 }
 
 /// new key id -> old key id, from the keys themselves.
-pub(super) async fn stored_rotations(app: &TestApp, org: OrgId) -> BTreeMap<String, String> {
+async fn stored_rotations(app: &TestApp, org: OrgId) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let mut after = None;
     loop {
@@ -197,7 +213,7 @@ pub(super) async fn stored_rotations(app: &TestApp, org: OrgId) -> BTreeMap<Stri
 }
 
 /// new key id -> old key id, from the `key_rotated` audit events.
-pub(super) async fn audited_rotations(app: &TestApp, org: OrgId) -> BTreeMap<String, String> {
+async fn audited_rotations(app: &TestApp, org: OrgId) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let mut after = None;
     loop {
