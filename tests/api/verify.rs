@@ -481,6 +481,9 @@ async fn with_the_store_down_cached_allows_last_the_2_s_stale_window_then_unavai
         .revoke_key(authed(&bravo_owner, pb::RevokeKeyRequest { key_id: revoked_id }))
         .await
         .expect("revoke");
+    // Let the feed deliver the revocation first: applying it drops the key's cache entry, so a
+    // lookup made before it lands would be dropped again and the outage would find no entry.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         reason(&verify(&app, &revoked_secret, &[], "").await),
         pb::VerifyReason::Revoked
