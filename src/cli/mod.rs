@@ -1,9 +1,10 @@
-//! Command-line interface: the server commands (`serve`, `migrate`, `bootstrap`) and the
-//! admin client commands that talk gRPC to a running server.
+//! Command-line interface: the server commands (`serve`, `migrate`, `bootstrap`,
+//! `healthcheck`) and the admin client commands that talk gRPC to a running server.
 //!
 //! Exit codes: 0 ok, 1 refused (by the server or the store) or failed, 2 usage error.
 
 pub mod client;
+mod healthcheck;
 mod server;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +29,9 @@ enum Command {
     Migrate(server::StoreArgs),
     /// Create an org and its first owner; prints {"org_id": ..., "user_id": ...}.
     Bootstrap(server::BootstrapArgs),
+    /// Probe the local server's HTTP listener (for container health checks); exit 0 when
+    /// healthy.
+    Healthcheck(healthcheck::HealthcheckArgs),
     #[command(flatten)]
     Client(client::ClientCommand),
 }
@@ -48,6 +52,7 @@ pub fn main() -> ExitCode {
             Some(Command::Serve(args)) => server::serve(args).await,
             Some(Command::Migrate(args)) => server::migrate(args).await,
             Some(Command::Bootstrap(args)) => server::bootstrap(args).await,
+            Some(Command::Healthcheck(args)) => healthcheck::run(args).await,
             Some(Command::Client(cmd)) => client::run(cmd).await,
         }
     })
