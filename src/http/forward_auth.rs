@@ -7,6 +7,7 @@ use super::HttpState;
 use crate::gateway::identity::IDENTITY_HEADERS;
 use crate::gateway::request::{API_KEY, AUTHORIZATION, forwarded_client};
 use crate::gateway::{Answer, GatewayRequest};
+use crate::telemetry::latency::{self, Outcome, Transport};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -15,6 +16,7 @@ use axum::response::Response;
 use axum::routing::any;
 use std::borrow::Cow;
 use std::net::SocketAddr;
+use std::time::Instant;
 
 /// nginx's `auth_request` passes only 2xx, 401 and 403 and drops the body, so its variant
 /// answers 429 and 503 as 403 (the reason in `X-Gatekey-Reason`) and copies the JSON body
@@ -110,6 +112,7 @@ fn lossy(v: Option<&HeaderValue>) -> Option<Cow<'_, str>> {
 }
 
 async fn handle(state: &HttpState, peer: SocketAddr, method: &Method, headers: &HeaderMap, flavor: Flavor) -> Response {
+    let started = Instant::now();
     let f = Forwarded::read(headers);
     let original_method = lossy(f.method.or(f.original_method));
     let uri = lossy(f.uri.or(f.original_uri));
@@ -140,6 +143,7 @@ async fn handle(state: &HttpState, peer: SocketAddr, method: &Method, headers: &
         repeated_credential: f.repeated_credential,
     };
     let answer = state.gateway.check(&req).await;
+    latency::observe(Transport::ForwardAuth, Outcome::of(&answer), started.elapsed());
     to_response(answer, flavor)
 }
 
