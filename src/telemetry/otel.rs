@@ -52,8 +52,11 @@ pub struct OtelSettings {
     pub sample_ratio: f64,
 }
 
+/// A boxed layer of the subscriber `S`.
+pub type BoxedLayer<S> = Box<dyn Layer<S> + Send + Sync>;
+
 /// The exporting layer and the provider to flush at shutdown, or `None` when export is off.
-pub fn layer<S>(settings: &OtelSettings) -> anyhow::Result<Option<(Box<dyn Layer<S> + Send + Sync>, SdkTracerProvider)>>
+pub fn layer<S>(settings: &OtelSettings) -> anyhow::Result<Option<(BoxedLayer<S>, SdkTracerProvider)>>
 where
     S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
 {
