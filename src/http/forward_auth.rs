@@ -17,6 +17,7 @@ use axum::routing::any;
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::time::Instant;
+use tracing::Instrument;
 
 /// nginx's `auth_request` passes only 2xx, 401 and 403 and drops the body, so its variant
 /// answers 429 and 503 as 403 (the reason in `X-Gatekey-Reason`) and copies the JSON body
@@ -49,7 +50,10 @@ async fn forward(
     } else {
         Flavor::Standard
     };
-    handle(&state, peer, request.method(), request.headers(), flavor).await
+    let span = crate::telemetry::otel::http_span(request.uri().path(), request.headers());
+    handle(&state, peer, request.method(), request.headers(), flavor)
+        .instrument(span)
+        .await
 }
 
 /// The request headers forward-auth reads, found in one pass over the map (a lookup per
@@ -143,7 +147,9 @@ async fn handle(state: &HttpState, peer: SocketAddr, method: &Method, headers: &
         repeated_credential: f.repeated_credential,
     };
     let answer = state.gateway.check(&req).await;
-    latency::observe(Transport::ForwardAuth, Outcome::of(&answer), started.elapsed());
+    let outcome = Outcome::of(&answer);
+    latency::observe(Transport::ForwardAuth, outcome, started.elapsed());
+    crate::telemetry::otel::record_outcome(outcome);
     to_response(answer, flavor)
 }
 

@@ -97,10 +97,7 @@ pub fn grpc_span(req: &http::Request<()>) -> tracing::Span {
     let parent = incoming(req.headers());
     let sampled_call = SAMPLED_METHODS.contains(&path);
     let traced = if sampled_call {
-        match &parent {
-            Some(cx) => cx.span().span_context().is_sampled(),
-            None => rand::random::<f64>() < f64::from_bits(RATIO.load(Ordering::Relaxed)),
-        }
+        sampled(parent.as_ref())
     } else {
         TRACED_SERVICES.iter().any(|s| path.starts_with(s))
     };
@@ -124,6 +121,38 @@ pub fn grpc_span(req: &http::Request<()>) -> tracing::Span {
         let _ = span.set_parent(cx);
     }
     span
+}
+
+/// The span of one HTTP forward-auth request: sampled as Verify is, `Span::none()` when not
+/// traced (no span at all: forward-auth is as hot as Verify).
+pub fn http_span(path: &str, headers: &http::HeaderMap) -> tracing::Span {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return tracing::Span::none();
+    }
+    let parent = incoming(headers);
+    if !sampled(parent.as_ref()) {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!(
+        target: TARGET,
+        "http",
+        otel.name = path,
+        otel.kind = "server",
+        http.route = path,
+        outcome = Empty,
+    );
+    if let Some(cx) = parent {
+        let _ = span.set_parent(cx);
+    }
+    span
+}
+
+/// Whether a gateway-facing call is traced: its caller's flag, else the sample ratio.
+fn sampled(parent: Option<&opentelemetry::Context>) -> bool {
+    match parent {
+        Some(cx) => cx.span().span_context().is_sampled(),
+        None => rand::random::<f64>() < f64::from_bits(RATIO.load(Ordering::Relaxed)),
+    }
 }
 
 /// Records a gateway-facing call's outcome on its span, when tracing is on.

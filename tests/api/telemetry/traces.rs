@@ -1,5 +1,6 @@
 //! Traces over OTLP: a call carrying a W3C `traceparent` continues that trace, admin calls
-//! are always exported, Verify only when sampled. A collector stub on loopback receives them.
+//! are always exported, Verify and forward-auth only when sampled. A collector stub on loopback
+//! receives them.
 
 use super::Server;
 use crate::support::app::authed;
@@ -139,6 +140,22 @@ async fn an_admin_call_with_a_traceparent_is_exported_in_that_trace_and_verify_o
         ))
         .await
         .expect("list keys");
+
+    let forward_auth_trace = "33333333333333333333333333333333";
+    let answer = reqwest::Client::new()
+        .get(format!("{}/v1/forward-auth", server.http))
+        .header("traceparent", format!("00-{forward_auth_trace}-00f067aa0ba902b7-01"))
+        .send()
+        .await
+        .expect("forward-auth answers");
+    assert_eq!(answer.status(), 401);
+
+    let forward_auth = collector.span_of_trace(forward_auth_trace).await;
+    assert_eq!(forward_auth.name, "/v1/forward-auth");
+    assert_eq!(
+        attribute(&forward_auth, "outcome").as_deref(),
+        Some("missing_credential")
+    );
 
     let admin = collector.span_of_trace(admin_trace).await;
     assert_eq!(admin.name, "gatekey.v1.KeyService/ListKeys");
