@@ -35,3 +35,26 @@ impl Config {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a test fails by panicking")]
+
+    use super::*;
+    use figment::Figment;
+    use figment::providers::Serialized;
+
+    fn config(extra: serde_json::Value) -> anyhow::Result<OtelSettings> {
+        Config::from_figment(Figment::from(Serialized::defaults(extra)))?.otel_settings()
+    }
+
+    #[test]
+    fn the_endpoint_must_be_a_url_and_the_ratio_a_share() {
+        let otel = config(serde_json::json!({"otlp_endpoint": "http://127.0.0.1:4317"})).unwrap();
+        assert_eq!(otel.endpoint.as_deref(), Some("http://127.0.0.1:4317"));
+        assert!((otel.sample_ratio - 0.01).abs() < f64::EPSILON);
+        assert!(config(serde_json::json!({"otlp_endpoint": "127.0.0.1:4317"})).is_err());
+        assert!(config(serde_json::json!({"trace_sample_ratio": 1.5})).is_err());
+        assert!(config(serde_json::json!({"trace_sample_ratio": -0.1})).is_err());
+    }
+}
