@@ -59,6 +59,12 @@ pub struct Config {
     pub login_max_failures: u32,
     #[serde(default = "defaults::login_window")]
     pub login_failure_window_secs: u64,
+    /// OTLP/gRPC collector for traces; unset: no export (see `config/telemetry.rs`).
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
+    /// Share of gateway-facing calls traced when export is on.
+    #[serde(default = "telemetry::default_sample_ratio")]
+    pub trace_sample_ratio: f64,
     /// `text` or `json`.
     #[serde(default = "defaults::log_format")]
     pub log_format: String,
@@ -217,6 +223,8 @@ const ENV_KEYS: &[&str] = &[
     "login_failure_window_secs",
     "log_format",
     "log_level",
+    "otlp_endpoint",
+    "trace_sample_ratio",
     "shutdown_grace_secs",
     "redis_url",
     "redis_failure_mode",
@@ -469,6 +477,8 @@ impl DevSecrets {
 fn toml_secrets(text: &str) -> anyhow::Result<DevSecrets> {
     Ok(Figment::from(Toml::string(text)).extract()?)
 }
+
+mod telemetry;
 
 #[cfg(test)]
 mod tests;

@@ -96,15 +96,26 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    telemetry::init(&config.log_format, &config.log_level);
+    let traces = config
+        .otel_settings()
+        .and_then(|otel| telemetry::init_with_traces(&config.log_format, &config.log_level, &otel));
+    let traces = match traces {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
     let app = match Application::build(&config).await {
         Ok(app) => app,
         Err(e) => return fail(e),
     };
-    match app.run_until(app::shutdown_signal()).await {
+    let code = match app.run_until(app::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),
-    }
+    };
+    traces.shutdown();
+    code
 }
 
 pub async fn migrate(args: StoreArgs) -> ExitCode {

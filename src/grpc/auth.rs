@@ -9,6 +9,7 @@ use crate::proto::v1::{LoginRequest, LogoutRequest, LogoutResponse, RefreshReque
 use crate::service::Core;
 use crate::service::auth::{LoginInput, Tokens};
 use crate::sessions::refresh;
+use crate::telemetry::logins;
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
@@ -81,15 +82,24 @@ impl AuthService for AuthApi {
         let body = req.into_inner();
         let email = v.check(Email::parse("email", &body.email));
         let password = v.check(Password::presented("password", &body.password));
-        let (email, password, user_agent) = v.finish(email.zip(password).zip(ua).map(|((e, p), u)| (e, p, u)))?;
+        let (email, password, user_agent) = match v.finish(email.zip(password).zip(ua).map(|((e, p), u)| (e, p, u))) {
+            Ok(fields) => fields,
+            Err(e) => {
+                logins::record(Some(&e), None, &ip);
+                return Err(Status::from(e));
+            }
+        };
+        let shown_email = email.as_str().to_owned();
         let input = LoginInput {
             email,
             password,
             remember_me: body.remember_me,
             user_agent,
-            client_ip: ip,
+            client_ip: ip.clone(),
         };
-        Ok(Response::new(token_response(self.core.login(input).await?)))
+        let result = self.core.login(input).await;
+        logins::record(result.as_ref().err(), Some(&shown_email), &ip);
+        Ok(Response::new(token_response(result?)))
     }
 
     async fn refresh(&self, req: Request<RefreshRequest>) -> Result<Response<TokenResponse>, Status> {

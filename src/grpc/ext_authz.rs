@@ -6,6 +6,7 @@ use crate::domain::credential::Authorization as AuthorizationValue;
 use crate::gateway::identity::{IDENTITY_HEADERS, is_reserved};
 use crate::gateway::request::{API_KEY, AUTHORIZATION};
 use crate::gateway::{Answer, Gateway, GatewayRequest, GatewaySettings};
+use crate::telemetry::latency::{self, Outcome, Transport};
 use envoy_types::ext_authz::v3::pb::{
     Authorization, CheckRequest, CheckResponse, DeniedHttpResponse, HeaderAppendAction, HeaderValue, HeaderValueOption,
     HttpResponse, HttpStatus, OkHttpResponse,
@@ -15,6 +16,7 @@ use envoy_types::pb::google::rpc;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Instant;
 use tonic::{Request, Response, Status};
 
 /// The namespace Envoy files our dynamic metadata under (the filter's canonical name).
@@ -34,6 +36,7 @@ impl ExtAuthzApi {
 #[tonic::async_trait]
 impl Authorization for ExtAuthzApi {
     async fn check(&self, request: Request<CheckRequest>) -> Result<Response<CheckResponse>, Status> {
+        let started = Instant::now();
         let check = request.into_inner();
         let attrs = check.attributes.unwrap_or_default();
         let http = attrs.request.and_then(|r| r.http).unwrap_or_default();
@@ -60,6 +63,7 @@ impl Authorization for ExtAuthzApi {
             repeated_credential: false,
         };
         let answer = self.gateway.check(&req).await;
+        latency::observe(Transport::ExtAuthz, Outcome::of(&answer), started.elapsed());
         if answer.is_unavailable() {
             return Err(Status::unavailable("the authorization service cannot answer right now"));
         }

@@ -2,11 +2,13 @@
 //! protocol on gatekey's GCRA limiter (in process or Redis), so no separate service is needed.
 
 use crate::domain::FieldViolation;
+use crate::domain::verify::VerifyReason;
 use crate::gateway::config::MAX_COST;
 use crate::gateway::descriptors::{MAX_DESCRIPTORS, MAX_ENTRIES};
 use crate::gateway::{DescriptorRequest, Gateway};
 use crate::ratelimit;
 use crate::service::ServiceError;
+use crate::telemetry::latency::{self, Outcome, Transport};
 use crate::verify::RateLimitOutcome;
 use envoy_types::pb::envoy::config::core::v3::HeaderValue;
 use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_response::{
@@ -15,7 +17,7 @@ use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_response::{
 use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_server::RateLimitService;
 use envoy_types::pb::envoy::service::ratelimit::v3::{RateLimitRequest, RateLimitResponse};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tonic::{Request, Response, Status};
 
 /// The rate-limit service.
@@ -35,8 +37,10 @@ impl RateLimitService for RateLimitApi {
         &self,
         request: Request<RateLimitRequest>,
     ) -> Result<Response<RateLimitResponse>, Status> {
+        let started = Instant::now();
         let r = request.into_inner();
         if r.descriptors.len() > MAX_DESCRIPTORS || r.descriptors.iter().any(|d| d.entries.len() > MAX_ENTRIES) {
+            latency::observe(Transport::RateLimit, Outcome::InvalidArgument, started.elapsed());
             return Err(Status::from(ServiceError::from(FieldViolation::new(
                 "descriptors",
                 format!("at most {MAX_DESCRIPTORS} descriptors of at most {MAX_ENTRIES} entries"),
@@ -55,12 +59,21 @@ impl RateLimitService for RateLimitApi {
                     .clamp(1, MAX_COST),
             })
             .collect();
-        let outcomes = self
-            .gateway
-            .rate_limit(&r.domain, &descriptors)
-            .await
-            .map_err(|e| Status::from(ServiceError::from(e)))?;
-        Ok(Response::new(response(&outcomes)))
+        let outcomes = match self.gateway.rate_limit(&r.domain, &descriptors).await {
+            Ok(outcomes) => outcomes,
+            Err(e) => {
+                latency::observe(Transport::RateLimit, Outcome::Unavailable, started.elapsed());
+                return Err(Status::from(ServiceError::from(e)));
+            }
+        };
+        let response = response(&outcomes);
+        let outcome = if response.overall_code == Code::OverLimit as i32 {
+            VerifyReason::RateLimited
+        } else {
+            VerifyReason::Ok
+        };
+        latency::observe(Transport::RateLimit, Outcome::Reason(outcome), started.elapsed());
+        Ok(Response::new(response))
     }
 }
 

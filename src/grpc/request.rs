@@ -39,6 +39,10 @@ pub fn user_agent<T>(req: &Request<T>) -> String {
 /// Authenticates the call's bearer credential.
 pub async fn caller<T>(core: &Core, req: &Request<T>) -> Result<Caller, ServiceError> {
     let principal = Authenticator::new(core).authenticate(bearer(req)?).await?;
+    // For the admin-call accounting: who a refusal refused.
+    if let Some(slot) = req.extensions().get::<crate::telemetry::admin::ActorSlot>() {
+        slot.set(principal.actor().to_string());
+    }
     Ok(Caller {
         principal,
         client_ip: client_ip(req),

@@ -7,8 +7,10 @@ use crate::domain::time::UnixMs;
 use crate::domain::verify::{RequiredScopes, VerifyReason};
 use crate::proto::v1 as pb;
 use crate::service::ServiceError;
+use crate::telemetry::latency::{self, Outcome, Transport};
 use crate::verify::{Decision, Principal, Verifier, VerifyInput};
 use std::net::IpAddr;
+use std::time::Instant;
 
 pub use crate::gateway::config::MAX_COST;
 
@@ -40,11 +42,19 @@ pub fn input(r: &pb::VerifyRequest) -> Result<VerifyInput<'_>, ServiceError> {
     })
 }
 
-/// Runs one Verify call on `verifier`.
+/// Runs one Verify call on `verifier`, timed into the latency histogram.
 pub async fn verify(verifier: &Verifier, r: &pb::VerifyRequest) -> Result<VerifyReply, ServiceError> {
-    let input = input(r)?;
-    let decision = verifier.verify(&input).await?;
-    Ok(response(&decision))
+    let started = Instant::now();
+    let (outcome, result) = match input(r) {
+        Err(e) => (Outcome::InvalidArgument, Err(e)),
+        Ok(input) => match verifier.verify(&input).await {
+            Ok(decision) => (Outcome::Reason(decision.reason), Ok(response(&decision))),
+            Err(e) => (Outcome::Unavailable, Err(e.into())),
+        },
+    };
+    latency::observe(Transport::GrpcVerify, outcome, started.elapsed());
+    crate::telemetry::otel::record_outcome(outcome);
+    result
 }
 
 fn reason_to(r: VerifyReason) -> pb::VerifyReason {

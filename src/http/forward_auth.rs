@@ -7,6 +7,7 @@ use super::HttpState;
 use crate::gateway::identity::IDENTITY_HEADERS;
 use crate::gateway::request::{API_KEY, AUTHORIZATION, forwarded_client};
 use crate::gateway::{Answer, GatewayRequest};
+use crate::telemetry::latency::{self, Outcome, Transport};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -15,6 +16,8 @@ use axum::response::Response;
 use axum::routing::any;
 use std::borrow::Cow;
 use std::net::SocketAddr;
+use std::time::Instant;
+use tracing::Instrument;
 
 /// nginx's `auth_request` passes only 2xx, 401 and 403 and drops the body, so its variant
 /// answers 429 and 503 as 403 (the reason in `X-Gatekey-Reason`) and copies the JSON body
@@ -47,7 +50,10 @@ async fn forward(
     } else {
         Flavor::Standard
     };
-    handle(&state, peer, request.method(), request.headers(), flavor).await
+    let span = crate::telemetry::otel::http_span(request.uri().path(), request.headers());
+    handle(&state, peer, request.method(), request.headers(), flavor)
+        .instrument(span)
+        .await
 }
 
 /// The request headers forward-auth reads, found in one pass over the map (a lookup per
@@ -110,6 +116,7 @@ fn lossy(v: Option<&HeaderValue>) -> Option<Cow<'_, str>> {
 }
 
 async fn handle(state: &HttpState, peer: SocketAddr, method: &Method, headers: &HeaderMap, flavor: Flavor) -> Response {
+    let started = Instant::now();
     let f = Forwarded::read(headers);
     let original_method = lossy(f.method.or(f.original_method));
     let uri = lossy(f.uri.or(f.original_uri));
@@ -140,6 +147,9 @@ async fn handle(state: &HttpState, peer: SocketAddr, method: &Method, headers: &
         repeated_credential: f.repeated_credential,
     };
     let answer = state.gateway.check(&req).await;
+    let outcome = Outcome::of(&answer);
+    latency::observe(Transport::ForwardAuth, outcome, started.elapsed());
+    crate::telemetry::otel::record_outcome(outcome);
     to_response(answer, flavor)
 }
 

@@ -57,10 +57,10 @@ async fn jwks(State(core): State<Arc<Core>>) -> impl IntoResponse {
     ([(header::CACHE_CONTROL, "public, max-age=300")], Json(core.jwt.jwks()))
 }
 
-/// Prometheus text format: Verify outcomes, cache hits, store and Redis failures.
-async fn metrics() -> impl IntoResponse {
-    match crate::telemetry::metrics_handle() {
-        Some(handle) => (StatusCode::OK, handle.render()),
+/// Prometheus text format; see the README's "Metrics and tracing".
+async fn metrics(State(core): State<Arc<Core>>) -> impl IntoResponse {
+    match crate::telemetry::metrics::render(&core.verifier) {
+        Some(page) => (StatusCode::OK, page),
         None => (
             StatusCode::SERVICE_UNAVAILABLE,
             "another metrics recorder is installed".to_owned(),

@@ -12,6 +12,7 @@ use crate::domain::rate_limit::RateLimitPolicy;
 use crate::domain::role::Role;
 use crate::domain::scope::Scopes;
 use crate::domain::time::UnixMs;
+use moka::notification::RemovalCause;
 use moka::sync::Cache;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -160,6 +161,18 @@ impl Default for CacheSettings {
     }
 }
 
+/// Counts keys the cache dropped on its own (invalidations and replacements are not
+/// evictions). Runs on the evicting thread, only when an entry goes.
+fn eviction_counter() -> impl Fn(Arc<[u8; 32]>, Arc<CachedKey>, RemovalCause) + Send + Sync + 'static {
+    let size = metrics::counter!("gatekey_verify_cache_evictions_total", "cause" => "size");
+    let expired = metrics::counter!("gatekey_verify_cache_evictions_total", "cause" => "expired");
+    move |_, _, cause| match cause {
+        RemovalCause::Size => size.increment(1),
+        RemovalCause::Expired => expired.increment(1),
+        RemovalCause::Explicit | RemovalCause::Replaced => {}
+    }
+}
+
 impl KeyCache {
     pub fn new(s: CacheSettings) -> Self {
         Self {
@@ -170,6 +183,7 @@ impl KeyCache {
                 .max_capacity(s.max_keys)
                 .time_to_live(s.key_ttl)
                 .support_invalidation_closures()
+                .eviction_listener(eviction_counter())
                 .build(),
             unknown: Cache::builder()
                 .max_capacity(s.max_unknown)

@@ -317,6 +317,17 @@ impl Verifier {
         i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX)
     }
 
+    /// How long ago the change feed was last read successfully (since start when never).
+    pub fn since_synced(&self) -> Duration {
+        let ms = self.elapsed_ms().saturating_sub(self.synced_at.load(Ordering::Relaxed));
+        Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+    }
+
+    /// API keys held in the cache.
+    pub fn cached_keys(&self) -> u64 {
+        self.keys.len()
+    }
+
     /// The change feed was read successfully just now.
     pub fn mark_synced(&self) {
         self.synced_at.fetch_max(self.elapsed_ms(), Ordering::Relaxed);
