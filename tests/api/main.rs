@@ -21,5 +21,6 @@ mod replicas;
 mod secrecy;
 mod sessions;
 mod store_conformance;
+mod store_ops;
 mod support;
 mod verify;
