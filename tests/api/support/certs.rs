@@ -42,7 +42,7 @@ pub fn pki(names: &[&str]) -> TestPki {
         std::fs::write(&path, pem).expect("write a PEM file");
         path
     };
-    let pki = TestPki {
+    TestPki {
         ca: write("ca.pem", &issuer.pem()),
         other_ca: write("other-ca.pem", &other.pem()),
         cert: write("server.crt", &cert.pem()),
@@ -50,6 +50,5 @@ pub fn pki(names: &[&str]) -> TestPki {
         cert_pem: cert.pem(),
         key_pem: key.serialize_pem(),
         _dir: dir,
-    };
-    pki
+    }
 }
