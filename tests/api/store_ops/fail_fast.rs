@@ -14,12 +14,18 @@ use std::time::{Duration, Instant};
 use tonic::Code;
 use tonic_types::StatusExt;
 
-/// Far above the default store timeout (150 ms), far below the old 5 s pool wait.
+/// Far above the store timeout these tests set (the default, 150 ms), far below the old 5 s
+/// pool wait.
 const PROMPT: Duration = Duration::from_secs(1);
 
 #[tokio::test]
 async fn a_slow_store_gets_unavailable_within_the_store_timeout_and_the_lookup_still_fills_the_cache() {
-    let app = Spawn::on(Backend::Sqlite).counting().start().await.expect("app");
+    let app = Spawn::on(Backend::Sqlite)
+        .counting()
+        .set("store_timeout_ms", 150.into())
+        .start()
+        .await
+        .expect("app");
     let store = app.counting.clone().expect("counting store");
     let (_, warm, _) = keyed(&app, "acme", &[]).await;
     let (_, cold, _) = keyed(&app, "bravo", &[]).await;
@@ -59,7 +65,12 @@ async fn a_slow_store_gets_unavailable_within_the_store_timeout_and_the_lookup_s
 
 #[tokio::test]
 async fn concurrent_callers_of_one_slow_key_share_one_lookup_and_each_gives_up_on_time() {
-    let app = Spawn::on(Backend::Sqlite).counting().start().await.expect("app");
+    let app = Spawn::on(Backend::Sqlite)
+        .counting()
+        .set("store_timeout_ms", 150.into())
+        .start()
+        .await
+        .expect("app");
     let store = app.counting.clone().expect("counting store");
     let (_, cold, _) = keyed(&app, "acme", &[]).await;
     store.set_delay(Duration::from_millis(800));
@@ -121,6 +132,7 @@ async fn a_black_holed_postgres_costs_an_uncached_key_the_store_timeout_on_every
     let proxy = TcpProxy::start(target_of(pg.url())).await;
     let app = Spawn::on(Backend::Postgres)
         .on_database(&proxy.url_through(pg.url()))
+        .set("store_timeout_ms", 150.into())
         .start()
         .await
         .expect("app");
