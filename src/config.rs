@@ -129,6 +129,22 @@ pub struct Config {
     /// Envoy rate-limit-service rules: descriptor to bucket and policy.
     #[serde(default)]
     pub rate_limit_descriptors: Vec<DescriptorConfig>,
+    // Store timeouts and start-up (see `config/stores.rs`).
+    /// Verify and the gateway protocols wait this long for a store read, then `UNAVAILABLE`.
+    #[serde(default = "stores::defaults::store_timeout_ms")]
+    pub store_timeout_ms: u64,
+    /// Admin and auth calls wait this long for each store call, then `UNAVAILABLE`.
+    #[serde(default = "stores::defaults::admin_store_timeout_ms")]
+    pub admin_store_timeout_ms: u64,
+    /// The pool's wait for a connection.
+    #[serde(default = "stores::defaults::store_acquire_timeout_ms")]
+    pub store_acquire_timeout_ms: u64,
+    /// How long start-up retries an unreachable store before giving up.
+    #[serde(default = "stores::defaults::store_connect_timeout_secs")]
+    pub store_connect_timeout_secs: u64,
+    /// A PEM CA bundle for `rediss://` instead of the bundled public roots.
+    #[serde(default)]
+    pub redis_ca_cert: Option<PathBuf>,
 }
 
 mod defaults {
@@ -241,6 +257,11 @@ const ENV_KEYS: &[&str] = &[
     "trusted_proxies",
     "hide_credentials",
     "query_credential",
+    "store_timeout_ms",
+    "admin_store_timeout_ms",
+    "store_acquire_timeout_ms",
+    "store_connect_timeout_secs",
+    "redis_ca_cert",
 ];
 
 /// Values given as flags; `None` leaves the lower layers in charge.
@@ -260,6 +281,8 @@ pub struct FlagOverrides {
     pub redis_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gateway_addr: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_timeout_ms: Option<u64>,
 }
 
 impl Config {
@@ -314,6 +337,8 @@ impl Config {
         );
         self.gateway_settings()?;
         self.flood_settings()?;
+        self.store_timeouts()?;
+        self.redis_tls()?;
         Ok(())
     }
 
@@ -479,6 +504,8 @@ fn toml_secrets(text: &str) -> anyhow::Result<DevSecrets> {
 }
 
 mod telemetry;
+mod stores;
+pub use stores::{RedisTls, StoreTimeouts};
 
 #[cfg(test)]
 mod tests;

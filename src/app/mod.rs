@@ -1,6 +1,7 @@
 //! Builds the application from its configuration, binds the listeners (port 0 allowed, the
 //! bound ports are reported), serves gRPC and HTTP, and shuts down gracefully.
 
+mod health;
 mod listeners;
 
 use crate::config::Config;
@@ -20,7 +21,7 @@ use crate::service::{Core, SessionTtls};
 use crate::sessions::jwt::{JwtKeys, JwtSettings, LEEWAY_SECS};
 use crate::sessions::password::PasswordHasher;
 use crate::sessions::throttle::LoginThrottle;
-use crate::store::{self, SharedStore};
+use crate::store::{self, ConnectSettings, DeadlineStore, SharedStore};
 use crate::telemetry::admin::observe;
 use crate::verify::cache::CacheSettings;
 use crate::verify::{Verifier, VerifySettings};
@@ -32,13 +33,10 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::Server;
-use tonic_health::ServingStatus;
 
 /// How often replicas reload signing keys (new keys are published `PUBLISH_DELAY` before use).
 const KEY_SYNC_EVERY: Duration = Duration::from_secs(60);
 const PUBLISH_DELAY: Duration = Duration::from_secs(300);
-/// How often the gRPC health status follows the store's reachability.
-const HEALTH_EVERY: Duration = Duration::from_secs(5);
 
 /// A built, bound, not yet serving gatekey.
 pub struct Application {
@@ -58,13 +56,14 @@ impl Application {
 
     /// Builds on `clock`; tests inject a manual clock to probe expiry edges.
     pub async fn build_with_clock(config: &Config, clock: SharedClock) -> anyhow::Result<Self> {
-        let store = store::connect(config.database_url()).await?;
+        let store = open_store(config).await?;
         Self::build_with(config, clock, store).await
     }
 
     /// Builds on an already opened store; tests wrap the store to count or fail its calls.
     pub async fn build_with(config: &Config, clock: SharedClock, store: SharedStore) -> anyhow::Result<Self> {
         let secrets = config.secrets()?;
+        let timeouts = config.store_timeouts()?;
         // Installed before anything registers a counter, so every metric is recorded.
         crate::telemetry::metrics_handle();
         if config.migrate {
@@ -84,7 +83,7 @@ impl Application {
             )
             .await?,
         );
-        let verifier = Arc::new(Verifier::new(
+        let verifier = Verifier::new(
             store.clone(),
             clock.clone(),
             jwt.clone(),
@@ -99,12 +98,14 @@ impl Application {
                 },
                 token_lifetime: config.access_token_ttl() + Duration::from_secs(LEEWAY_SECS),
                 flood: config.flood_settings()?,
+                store_timeout: timeouts.verify,
+                lookup_timeout: timeouts.admin,
                 ..VerifySettings::default()
             },
-        ));
+        );
         let core = Arc::new(Core {
             verifier,
-            store,
+            store: Arc::new(DeadlineStore::new(store, timeouts.admin)),
             clock,
             jwt,
             passwords: PasswordHasher::new().await?,
@@ -166,9 +167,7 @@ impl Application {
         let stop_rx_grace = stop_rx.clone();
         let (health, health_service) = tonic_health::server::health_reporter();
         let health_for_gateway = health_service.clone();
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
+        let (reflection, reflection_v1alpha) = health::reflection()?;
         let core = self.core.clone();
         tracing::info!(
             grpc = %self.grpc_addr()?,
@@ -177,7 +176,8 @@ impl Application {
             "gatekey serving"
         );
 
-        let background = tokio::spawn(background_tasks(core.clone(), health, stop_rx.clone()));
+        let background = tokio::spawn(background_tasks(core.clone(), stop_rx.clone()));
+        tokio::spawn(health::follow_readiness(core.clone(), health, stop_rx.clone()));
         let verifier_tasks = core.verifier.start(stop_rx.clone());
         let grpc = Server::builder()
             // A stuck client or call must not hold a connection or a task forever.
@@ -188,6 +188,7 @@ impl Application {
             .trace_fn(crate::telemetry::otel::grpc_span)
             .add_service(health_service)
             .add_service(reflection)
+            .add_service(reflection_v1alpha)
             .add_service(
                 AuthServiceServer::new(AuthApi::new(core.clone())).max_decoding_message_size(MAX_MESSAGE_BYTES),
             )
@@ -253,27 +254,15 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;
 }
 
-/// Reloads signing keys and keeps the gRPC health status in step with the store.
-async fn background_tasks(
-    core: Arc<Core>,
-    health: tonic_health::server::HealthReporter,
-    mut stop: watch::Receiver<bool>,
-) {
+/// Reloads signing keys.
+async fn background_tasks(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
     let mut key_sync = tokio::time::interval(KEY_SYNC_EVERY);
-    let mut health_check = tokio::time::interval(HEALTH_EVERY);
     loop {
         tokio::select! {
             _ = stop.changed() => return,
             _ = key_sync.tick() => {
                 if let Err(e) = core.jwt.sync().await {
                     tracing::warn!(error = format!("{e:#}"), "signing key sync failed");
-                }
-            }
-            _ = health_check.tick() => {
-                let status = if core.store.ping().await.is_ok() { ServingStatus::Serving } else { ServingStatus::NotServing };
-                health.set_service_status("", status).await;
-                for service in ["gatekey.v1.AuthService", "gatekey.v1.KeyService", "gatekey.v1.AdminService"] {
-                    health.set_service_status(service, status).await;
                 }
             }
         }
@@ -312,12 +301,19 @@ async fn limiter(config: &Config) -> anyhow::Result<Limiter> {
         .parse()
         .map_err(|_| anyhow::anyhow!("redis_failure_mode must be `deny`, `allow` or `local`"))?;
     let timeout = Duration::from_millis(config.redis_timeout_ms);
+    let client = crate::ratelimit::redis_client(url, &config.redis_tls()?)?;
     Ok(Limiter::Redis(
-        RedisLimiter::connect(url, mode, LocalLimiter::default(), timeout).await?,
+        RedisLimiter::with_client(client, mode, LocalLimiter::default(), timeout).await?,
     ))
 }
 
-/// Opens the configured store for the one-shot commands (`migrate`, `bootstrap`).
+/// Opens the configured store (for `serve` and the one-shot commands `migrate`, `bootstrap`),
+/// waiting up to `store_connect_timeout_secs` for a server that is not up yet.
 pub async fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
-    store::connect(config.database_url()).await
+    let timeouts = config.store_timeouts()?;
+    let settings = ConnectSettings {
+        acquire_timeout: timeouts.acquire,
+        retry_for: timeouts.connect,
+    };
+    store::connect_with(config.database_url(), &settings).await
 }

@@ -49,6 +49,10 @@ pub struct ServeArgs {
     /// Redis for shared rate limits, e.g. redis://127.0.0.1:6379 [env: GATEKEY_REDIS_URL]
     #[arg(long, value_name = "URL")]
     redis_url: Option<String>,
+    /// How long Verify and the gateway protocols wait for the store on a cache miss before
+    /// answering UNAVAILABLE [env: GATEKEY_STORE_TIMEOUT_MS] [default: 150]
+    #[arg(long, value_name = "MS")]
+    store_timeout_ms: Option<u64>,
 }
 
 /// Flags of `gatekey bootstrap`.
@@ -90,6 +94,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         log_format: args.log_format.clone(),
         redis_url: args.redis_url.clone(),
         gateway_addr: args.gateway_addr,
+        store_timeout_ms: args.store_timeout_ms,
         ..Default::default()
     };
     let config = match load(&args.store, flags) {

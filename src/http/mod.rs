@@ -5,6 +5,7 @@ pub mod forward_auth;
 
 use crate::gateway::Gateway;
 use crate::service::Core;
+use crate::service::readiness::Readiness;
 use axum::extract::{FromRef, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
@@ -42,12 +43,16 @@ pub fn gateway_routes() -> Router<HttpState> {
         .merge(forward_auth::routes())
 }
 
-/// Ready only when the store answers, so a load balancer stops sending to a replica that
-/// lost its database.
+/// Ready unless the store is unreachable and the cached allows are stale (see
+/// `service::readiness`), as gRPC health says, so a load balancer stops sending to a replica
+/// that can answer nothing.
 async fn ready(State(core): State<Arc<Core>>) -> impl IntoResponse {
-    match core.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready"),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable"),
+    match core.readiness().await {
+        Readiness::Ready => (StatusCode::OK, Json(serde_json::json!({ "ready": true }))),
+        Readiness::NotReady(message) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "ready": false, "reason": "STORE_UNAVAILABLE", "message": message })),
+        ),
     }
 }
 

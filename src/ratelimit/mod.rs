@@ -12,7 +12,7 @@ use std::time::Duration;
 
 pub use gcra::Verdict;
 pub use local::LocalLimiter;
-pub use redis::{RedisFailureMode, RedisLimiter};
+pub use redis::{RedisFailureMode, RedisLimiter, client as redis_client};
 
 /// Whose budget a request draws from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -123,6 +123,25 @@ impl FromStr for RedisFailureMode {
     }
 }
 
+/// A client for `url`. A `rediss://` url is TLS (rustls), verified against the Mozilla roots
+/// built into gatekey, or only against `tls.ca_cert` (PEM) when one is configured, for a
+/// private CA. Like the url, neither error nor log shows the password.
+pub fn client(url: &str, tls: &crate::config::RedisTls) -> anyhow::Result<redis::Client> {
+    let Some(ca) = &tls.ca_cert else {
+        return redis::Client::open(url).context("invalid Redis URL");
+    };
+    anyhow::ensure!(
+        url.starts_with("rediss://"),
+        "redis_ca_cert is set but the Redis url is not rediss:// (TLS)"
+    );
+    let pem = std::fs::read(ca).with_context(|| format!("reading redis_ca_cert {}", ca.display()))?;
+    let certificates = redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem),
+    };
+    redis::Client::build_with_tls(url, certificates).context("invalid Redis URL or redis_ca_cert")
+}
+
 /// GCRA buckets in Redis, so that every replica draws from one budget.
 pub struct RedisLimiter {
     conn: ConnectionManager,
@@ -145,6 +164,16 @@ impl RedisLimiter {
         timeout: Duration,
     ) -> anyhow::Result<Self> {
         let client = redis::Client::open(url).context("invalid Redis URL")?;
+        Self::with_client(client, failure_mode, fallback, timeout).await
+    }
+
+    /// As [`RedisLimiter::connect`], on a client already built (see [`client`]).
+    pub async fn with_client(
+        client: redis::Client,
+        failure_mode: RedisFailureMode,
+        fallback: LocalLimiter,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
         // While Redis is down every check pays the failure mode, so retry often and cap the
         // backoff low: coming back within a second matters more than sparing the server.
         let config = ConnectionManagerConfig::new()

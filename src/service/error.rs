@@ -97,6 +97,7 @@ impl From<StoreError> for ServiceError {
             StoreError::Conflict(field) => ServiceError::AlreadyExists(field),
             StoreError::Precondition(p) => ServiceError::FailedPrecondition(p),
             StoreError::Unavailable(e) => ServiceError::Unavailable(e.into()),
+            timed_out @ StoreError::TimedOut(_) => ServiceError::Unavailable(timed_out.into()),
             StoreError::Internal(e) => ServiceError::Internal(e),
         }
     }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod keys;
 pub mod limits;
 pub mod paging;
+pub mod readiness;
 
 pub use self::core::{Core, SessionTtls};
 pub use error::{AuthFailure, Denial, Resource, ServiceError, ServiceResult};

@@ -3,6 +3,8 @@
 //! per aggregate (`sql/`).
 
 mod codec;
+mod connect;
+mod deadline;
 mod fault;
 mod mysql;
 mod postgres;
@@ -18,6 +20,8 @@ pub use traits::*;
 
 use std::sync::Arc;
 
+pub use connect::{ConnectSettings, connect_with};
+pub use deadline::DeadlineStore;
 pub use mysql::MySqlStore;
 pub use postgres::{ChangeSubscription, PgStore};
 pub use sqlite::SqliteStore;
@@ -37,6 +41,10 @@ pub enum StoreError {
     /// The database could not be reached or timed out; retrying may help.
     #[error("store unavailable")]
     Unavailable(#[source] sqlx::Error),
+    /// No answer within the time the caller may wait (`store_timeout_ms` for Verify,
+    /// `admin_store_timeout_ms` for the admin and auth calls); retrying may help.
+    #[error("store did not answer within {} ms", .0.as_millis())]
+    TimedOut(std::time::Duration),
     /// Anything else: a bug, a corrupt row, a failed migration.
     #[error("store failure")]
     Internal(#[source] anyhow::Error),
@@ -74,19 +82,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The store the application runs on.
 pub type SharedStore = Arc<dyn Store>;
 
-/// Opens the store named by `url` (`postgres://…`, `mysql://…` or `sqlite://PATH`).
+/// Opens the store named by `url` with the default pool settings and a single attempt (tests,
+/// tools); the server uses [`connect_with`].
 pub async fn connect(url: &str) -> anyhow::Result<SharedStore> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PgStore::connect(url).await?))
-    } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
-        // sqlx knows MariaDB by the MySQL scheme.
-        let url = url
-            .strip_prefix("mariadb://")
-            .map_or_else(|| url.to_owned(), |rest| format!("mysql://{rest}"));
-        Ok(Arc::new(MySqlStore::connect(&url).await?))
-    } else if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url).await?))
-    } else {
-        anyhow::bail!("database url must start with postgres://, mysql:// or sqlite://")
-    }
+    connect_with(url, &ConnectSettings::default()).await
 }

@@ -12,7 +12,6 @@ use sqlx::migrate::Migrator;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use sqlx::{Executor, MySqlPool};
 use std::borrow::Cow;
-use std::str::FromStr;
 use std::time::Duration;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/mysql");
@@ -26,12 +25,12 @@ pub struct MySqlStore {
 }
 
 impl MySqlStore {
-    /// Connects to the database named by a `mysql://user:password@host:port/database` url.
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        let options = MySqlConnectOptions::from_str(url)?;
+    /// A pool on `options` (TLS as its `ssl-mode` says) that waits at most `acquire` for a
+    /// connection.
+    pub async fn connect(options: MySqlConnectOptions, acquire: Duration) -> anyhow::Result<Self> {
         let pool = MySqlPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(acquire)
             // Connections opened before a read-only answer lead to a demoted primary.
             .before_acquire(|_, meta| Box::pin(async move { Ok(super::fault::opened_since_last_read_only(meta.age)) }))
             .after_connect(|conn, _meta| {

@@ -5,7 +5,7 @@ use super::sql::{Dialect, db_err, numbered_placeholders};
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgListener;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::borrow::Cow;
 use std::time::Duration;
 
@@ -17,14 +17,16 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+    /// A pool on `options` (TLS as its `sslmode` says) that waits at most `acquire` for a
+    /// connection.
+    pub async fn connect(options: PgConnectOptions, acquire: Duration) -> Result<Self, sqlx::Error> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             // Also bounds a call while the server is down: connecting is retried until then.
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(acquire)
             // After a failover, drop the connections that still lead to the demoted primary.
             .before_acquire(|_, meta| Box::pin(async move { Ok(super::fault::opened_since_last_read_only(meta.age)) }))
-            .connect(url)
+            .connect_with(options)
             .await?;
         Ok(Self { pool })
     }

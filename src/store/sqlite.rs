@@ -26,7 +26,8 @@ impl SqliteStore {
     /// `?busy_timeout_ms=N` (default 5000) bounds how long a write waits for another process's
     /// write lock before the call answers `UNAVAILABLE`; SQLite is meant for one process, so
     /// that wait is the exception, and it must not hang callers.
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+    /// Reads wait at most `acquire` for a connection.
+    pub async fn connect(url: &str, acquire: Duration) -> anyhow::Result<Self> {
         let (url, busy_timeout) = busy_timeout_param(url)?;
         let options = SqliteConnectOptions::from_str(&url)?
             .create_if_missing(true)
@@ -39,10 +40,11 @@ impl SqliteStore {
             // A writer queued behind one that waits out the busy timeout may wait it out too.
             .acquire_timeout(busy_timeout.max(Duration::from_secs(1)) * 2)
             .connect_with(options.clone())
-            .await?;
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open the SQLite database {url}: {e}"))?;
         let read = SqlitePoolOptions::new()
             .max_connections(4)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(acquire)
             .connect_with(options)
             .await?;
         Ok(Self { read, write })

@@ -33,6 +33,10 @@ pub struct VerifySettings {
     pub token_lifetime: Duration,
     /// Budgets for failed credentials per client and for lookups of unknown keys.
     pub flood: FloodSettings,
+    /// The longest a call waits for a store read on a cache miss before `UNAVAILABLE`.
+    pub store_timeout: Duration,
+    /// The longest a shared key lookup runs on after its callers stopped waiting.
+    pub lookup_timeout: Duration,
 }
 
 impl Default for VerifySettings {
@@ -46,6 +50,8 @@ impl Default for VerifySettings {
             max_tokens: 200_000,
             token_lifetime: Duration::from_secs(3600 + LEEWAY_SECS),
             flood: FloodSettings::default(),
+            store_timeout: Duration::from_millis(150),
+            lookup_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -124,8 +130,9 @@ impl Decision {
 /// Verify could not answer: the store is needed and unreachable, or too long unseen.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
+    /// Shared: one failed lookup answers every call that joined it.
     #[error("store unavailable")]
-    Unavailable(#[source] StoreError),
+    Unavailable(#[source] Arc<StoreError>),
     #[error("change feed not read for too long")]
     Stale,
 }

@@ -9,6 +9,8 @@ pub(super) struct VerifyMetrics {
     pub cache_misses: Counter,
     pub unavailable: Counter,
     pub stale: Counter,
+    /// The store did not answer within `store_timeout`.
+    pub timed_out: Counter,
     /// Calls answered `RATE_LIMITED` by a flood guard, without a store lookup.
     pub flood_client: Counter,
     pub flood_lookups: Counter,
@@ -28,6 +30,7 @@ impl VerifyMetrics {
             cache_misses: metrics::counter!("gatekey_verify_cache_total", "result" => "miss"),
             unavailable: metrics::counter!("gatekey_verify_unavailable_total", "cause" => "store"),
             stale: metrics::counter!("gatekey_verify_unavailable_total", "cause" => "stale"),
+            timed_out: metrics::counter!("gatekey_verify_unavailable_total", "cause" => "timeout"),
             flood_client: metrics::counter!("gatekey_verify_flood_denied_total", "guard" => "client_failures"),
             flood_lookups: metrics::counter!("gatekey_verify_flood_denied_total", "guard" => "key_lookups"),
             lookups_found: metrics::counter!("gatekey_verify_key_lookups_total", "result" => "found"),

@@ -21,6 +21,7 @@ mod replicas;
 mod secrecy;
 mod sessions;
 mod store_conformance;
+mod store_ops;
 mod support;
 mod telemetry;
 mod verify;

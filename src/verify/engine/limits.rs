@@ -24,7 +24,7 @@ impl Verifier {
             Some(_) => return Ok(None),
             None => {
                 let generation = self.generation();
-                let Some(stored) = self.store.get_key(org, key).await.map_err(VerifyError::Unavailable)? else {
+                let Some(stored) = self.bounded(self.store.get_key(org, key)).await? else {
                     return Ok(None);
                 };
                 if generation == self.generation() {
@@ -70,11 +70,7 @@ impl Verifier {
             return Ok(p);
         }
         let generation = self.generation();
-        let stored = self
-            .store
-            .get_org_rate_limit(org)
-            .await
-            .map_err(VerifyError::Unavailable)?;
+        let stored = self.bounded(self.store.get_org_rate_limit(org)).await?;
         let policy = stored.map(|own| own.unwrap_or(RateLimitPolicy::DEFAULT));
         if generation == self.generation() {
             self.org_limits.insert(org, policy);

@@ -16,14 +16,14 @@ use crate::domain::time::{SharedClock, UnixMs};
 use crate::domain::verify::{VerifyReason, check_key};
 use crate::ratelimit::{Bucket, Limiter};
 use crate::sessions::jwt::{JwtKeys, LEEWAY_SECS, TokenError};
-use crate::store::{Change, ChangeKind, VerifyStore};
+use crate::store::{Change, ChangeKind, StoreError, VerifyStore};
 use cache::{KeyCache, Lookup};
 use lookup::{Flight, Looked};
 use moka::sync::Cache;
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 use tokens::{CachedToken, RoleScopes, TokenCache};
 use usage::UsageLog;
@@ -31,6 +31,8 @@ use uuid::Uuid;
 
 /// The engine. One per replica, shared by every transport.
 pub struct Verifier {
+    /// Itself, for the lookups that outlive the call that started them (see `lookup`).
+    me: Weak<Verifier>,
     /// Readers only (and the batched usage marks): Verify cannot write per call.
     pub(super) store: Arc<dyn VerifyStore>,
     clock: SharedClock,
@@ -68,8 +70,9 @@ impl Verifier {
         hasher: KeyHasher,
         limiter: Limiter,
         settings: VerifySettings,
-    ) -> Self {
-        Self {
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
+            me: me.clone(),
             started: Instant::now(),
             keys: KeyCache::new(settings.cache),
             tokens: TokenCache::new(settings.max_tokens, settings.token_lifetime),
@@ -93,7 +96,7 @@ impl Verifier {
             hasher,
             limiter,
             settings,
-        }
+        })
     }
 
     /// Decides one request. Denials are `Ok`; errors mean no answer could be given.
@@ -102,6 +105,9 @@ impl Verifier {
         match &result {
             Ok(d) => self.metrics.count(d.reason),
             Err(VerifyError::Stale) => self.metrics.stale.increment(1),
+            Err(VerifyError::Unavailable(e)) if matches!(**e, StoreError::TimedOut(_)) => {
+                self.metrics.timed_out.increment(1);
+            }
             Err(VerifyError::Unavailable(_)) => self.metrics.unavailable.increment(1),
         }
         result
@@ -266,12 +272,7 @@ impl Verifier {
         if self.tokens.revoked_sessions.contains_key(&session) {
             return Ok(Err(VerifyReason::SessionRevoked));
         }
-        match self
-            .store
-            .get_session(session)
-            .await
-            .map_err(VerifyError::Unavailable)?
-        {
+        match self.bounded(self.store.get_session(session)).await? {
             Some(s) if s.revoked_at.is_some() => {
                 self.tokens.revoked_sessions.insert(session, ());
                 return Ok(Err(VerifyReason::SessionRevoked));
@@ -295,7 +296,7 @@ impl Verifier {
             return Ok(s);
         }
         let generation = self.generation();
-        let configured = self.store.role_scopes(org).await.map_err(VerifyError::Unavailable)?;
+        let configured = self.bounded(self.store.role_scopes(org)).await?;
         let scopes = Arc::new(RoleScopes::with(configured));
         if generation == self.generation() {
             self.tokens.role_scopes.insert(org, scopes.clone());
@@ -313,14 +314,20 @@ impl Verifier {
         Ok(())
     }
 
-    fn elapsed_ms(&self) -> i64 {
-        i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX)
+    /// Whether cached allows are still served: the change feed was read within the stale
+    /// window. Readiness asks this before it pings the store.
+    pub fn is_fresh(&self) -> bool {
+        self.ensure_fresh().is_ok()
     }
 
-    /// How long ago the change feed was last read successfully (since start when never).
+    /// How long ago the change feed was last read (since start, when never).
     pub fn since_synced(&self) -> Duration {
         let ms = self.elapsed_ms().saturating_sub(self.synced_at.load(Ordering::Relaxed));
         Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+    }
+
+    fn elapsed_ms(&self) -> i64 {
+        i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX)
     }
 
     /// API keys held in the cache.

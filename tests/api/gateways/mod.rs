@@ -9,4 +9,4 @@ mod cases;
 mod envoy;
 mod forward_auth;
 mod harness;
-mod protocols;
+pub(crate) mod protocols;

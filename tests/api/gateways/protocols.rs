@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use tonic::Code as GrpcCode;
 use tonic::transport::Channel;
 
-fn check_request(headers: &[(&str, &str)], scopes: &str, client_ip: &str) -> CheckRequest {
+pub(crate) fn check_request(headers: &[(&str, &str)], scopes: &str, client_ip: &str) -> CheckRequest {
     CheckRequest {
         attributes: Some(AttributeContext {
             source: Some(Peer {

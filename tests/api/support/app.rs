@@ -174,6 +174,10 @@ impl Spawn {
             "signing_secret": "test-signing-secret-0123456789abcdef",
             "login_max_failures": 5,
             "shutdown_grace_secs": 5,
+            // Far above the production default (150 ms): a loaded test machine must not turn
+            // slow lookups into UNAVAILABLE in tests about something else. The fail-fast
+            // tests set their own.
+            "store_timeout_ms": 5000,
         });
         if let Some(map) = values.as_object_mut() {
             map.extend(self.config);

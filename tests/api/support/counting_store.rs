@@ -12,7 +12,7 @@ use gatekey::domain::scope::Scopes;
 use gatekey::domain::time::UnixMs;
 use gatekey::store::*;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Whether a method reads or changes state, as its trait says: every method of a writer
@@ -31,6 +31,8 @@ pub struct CountingStore {
     calls: Arc<Mutex<HashMap<&'static str, usize>>>,
     access: Arc<Mutex<HashMap<&'static str, Access>>>,
     down: Arc<AtomicBool>,
+    /// Every call waits this long (ms) before it is counted and answered: a slow store.
+    delay_ms: Arc<AtomicU64>,
     /// Cleared: `subscribe_changes` answers `None`, as on a backend without NOTIFY.
     notify: Arc<AtomicBool>,
 }
@@ -42,6 +44,7 @@ impl CountingStore {
             calls: Arc::default(),
             access: Arc::default(),
             down: Arc::default(),
+            delay_ms: Arc::default(),
             notify: Arc::new(AtomicBool::new(true)),
         }
     }
@@ -67,6 +70,19 @@ impl CountingStore {
         self.down.store(down, Ordering::SeqCst);
     }
 
+    /// From now on every call first waits `delay` (zero: answers at once again).
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        self.delay_ms
+            .store(u64::try_from(delay.as_millis()).unwrap(), Ordering::SeqCst);
+    }
+
+    async fn pause(&self) {
+        let ms = self.delay_ms.load(Ordering::SeqCst);
+        if ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
+    }
+
     /// The write methods called so far, with their counts.
     pub fn writes(&self) -> HashMap<&'static str, usize> {
         let access = self.access.lock().unwrap();
@@ -89,14 +105,17 @@ impl CountingStore {
 /// Counts the call, fails it when down, otherwise delegates.
 macro_rules! delegate {
     (read $self:ident . $method:ident ( $($arg:expr),* )) => {{
+        $self.pause().await;
         $self.enter(stringify!($method), Access::Read)?;
         $self.inner.$method($($arg),*).await
     }};
     (write $self:ident . $method:ident ( $($arg:expr),* )) => {{
+        $self.pause().await;
         $self.enter(stringify!($method), Access::Write)?;
         $self.inner.$method($($arg),*).await
     }};
     ($self:ident . $method:ident ( $($arg:expr),* )) => {{
+        $self.pause().await;
         $self.enter(stringify!($method), Access::Read)?;
         $self.inner.$method($($arg),*).await
     }};

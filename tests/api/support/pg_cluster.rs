@@ -9,6 +9,7 @@
 //! PostgreSQL refuses to run as root, so when the tests run as root the server runs as the
 //! `postgres` OS user (`runuser`), in a directory handed over to it.
 
+use super::certs::TestPki;
 use super::db::POSTGRES_URL_VAR;
 use sqlx::{Connection, Executor, PgConnection};
 use std::path::{Path, PathBuf};
@@ -26,12 +27,24 @@ pub struct PgCluster {
     dir: TempDir,
     port: u16,
     as_root: bool,
+    /// Serves TLS only (`ssl = on`, and `hostnossl` connections rejected).
+    tls: bool,
 }
 
 impl PgCluster {
     /// Creates and starts a cluster; `None` (after saying so) when `GATEKEY_TEST_POSTGRES_URL`
     /// is unset.
     pub async fn start(test: &str) -> Option<Self> {
+        Self::start_configured(test, None).await
+    }
+
+    /// A cluster that accepts TLS connections only, with the server certificate and key of
+    /// `pki` (see `support::certs`); `None` as for [`PgCluster::start`].
+    pub async fn start_with_tls(test: &str, pki: &TestPki) -> Option<Self> {
+        Self::start_configured(test, Some(pki)).await
+    }
+
+    async fn start_configured(test: &str, tls: Option<&TestPki>) -> Option<Self> {
         if std::env::var_os(POSTGRES_URL_VAR).is_none() {
             eprintln!("{POSTGRES_URL_VAR} unset: {test} ran on nothing");
             return None;
@@ -48,6 +61,7 @@ impl PgCluster {
             dir,
             port,
             as_root,
+            tls: tls.is_some(),
         };
         let data = cluster.data_dir();
         let initdb = cluster.command(
@@ -55,6 +69,9 @@ impl PgCluster {
             &["-D", path(&data), "-A", "trust", "-U", "postgres", "--no-sync"],
         );
         run(initdb).await;
+        if let Some(pki) = tls {
+            cluster.install_tls(pki);
+        }
         cluster.start_server().await;
         Some(cluster)
     }
@@ -62,6 +79,10 @@ impl PgCluster {
     /// The url of database `name` on this cluster.
     pub fn url(&self, name: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// Creates database `name` and returns its url.
@@ -116,11 +137,14 @@ impl PgCluster {
 
     /// Starts the server again after [`PgCluster::stop`].
     pub async fn start_server(&self) {
-        let options = format!(
+        let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60",
             self.port,
             path(self.dir.path())
         );
+        if self.tls {
+            options.push_str(" -c ssl=on");
+        }
         let log = self.dir.path().join("server.log");
         let start = self.command(
             "pg_ctl",
@@ -136,6 +160,27 @@ impl PgCluster {
             ],
         );
         run(start).await;
+    }
+
+    /// The server certificate and key in the data directory (PostgreSQL's default file
+    /// names), and a `pg_hba.conf` that rejects every connection without TLS.
+    fn install_tls(&self, pki: &TestPki) {
+        use std::os::unix::fs::PermissionsExt;
+        let data = self.data_dir();
+        let cert = data.join("server.crt");
+        let key = data.join("server.key");
+        std::fs::write(&cert, &pki.cert_pem).expect("write server.crt");
+        std::fs::write(&key, &pki.key_pem).expect("write server.key");
+        // PostgreSQL refuses a key others can read.
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod server.key");
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "local all all trust\nhostnossl all all all reject\nhostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n",
+        )
+        .expect("write pg_hba.conf");
+        if self.as_root {
+            run_std(StdCommand::new("chown").arg("-R").arg("postgres:").arg(&data));
+        }
     }
 
     fn data_dir(&self) -> PathBuf {
