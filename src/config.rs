@@ -503,8 +503,8 @@ fn toml_secrets(text: &str) -> anyhow::Result<DevSecrets> {
     Ok(Figment::from(Toml::string(text)).extract()?)
 }
 
-mod telemetry;
 mod stores;
+mod telemetry;
 pub use stores::{RedisTls, StoreTimeouts};
 
 #[cfg(test)]

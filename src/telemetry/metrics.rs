@@ -189,7 +189,11 @@ fn register() {
     }
     for (name, label, values) in [
         ("gatekey_verify_cache_total", "result", &["hit", "miss"][..]),
-        ("gatekey_verify_unavailable_total", "cause", &["store", "stale", "timeout"][..]),
+        (
+            "gatekey_verify_unavailable_total",
+            "cause",
+            &["store", "stale", "timeout"][..],
+        ),
         (
             "gatekey_verify_flood_denied_total",
             "guard",
