@@ -123,6 +123,9 @@ pub struct Config {
     /// Envoy rate-limit-service rules: descriptor to bucket and policy.
     #[serde(default)]
     pub rate_limit_descriptors: Vec<DescriptorConfig>,
+    /// Certificates and client authentication of the listeners (`tls_*`).
+    #[serde(flatten)]
+    pub tls: tls::TlsSettings,
 }
 
 mod defaults {
@@ -233,6 +236,13 @@ const ENV_KEYS: &[&str] = &[
     "trusted_proxies",
     "hide_credentials",
     "query_credential",
+    "tls_cert",
+    "tls_key",
+    "tls_client_ca",
+    "tls_client_auth_grpc",
+    "tls_client_auth_http",
+    "tls_client_auth_gateway",
+    "tls_reload_secs",
 ];
 
 /// Values given as flags; `None` leaves the lower layers in charge.
@@ -252,6 +262,12 @@ pub struct FlagOverrides {
     pub redis_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gateway_addr: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 impl Config {
@@ -306,6 +322,7 @@ impl Config {
         );
         self.gateway_settings()?;
         self.flood_settings()?;
+        self.tls.files()?;
         Ok(())
     }
 
@@ -469,6 +486,8 @@ impl DevSecrets {
 fn toml_secrets(text: &str) -> anyhow::Result<DevSecrets> {
     Ok(Figment::from(Toml::string(text)).extract()?)
 }
+
+pub mod tls;
 
 #[cfg(test)]
 mod tests;

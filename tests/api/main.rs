@@ -22,4 +22,5 @@ mod secrecy;
 mod sessions;
 mod store_conformance;
 mod support;
+mod tls;
 mod verify;

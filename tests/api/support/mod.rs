@@ -6,3 +6,4 @@ pub mod db;
 pub mod forge;
 pub mod logs;
 pub mod pg_cluster;
+pub mod pki;
