@@ -273,6 +273,25 @@ mod tests {
     }
 
     #[test]
+    fn the_tls_paths_are_saved_with_the_session_and_old_files_still_load() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let store = SessionStore::at(dir.path().to_owned());
+        let mut s = session("https://gk:50051");
+        s.tls = ClientTls {
+            ca_cert: Some("/etc/gk/ca.crt".into()),
+            client_cert: Some("/etc/gk/me.crt".into()),
+            client_key: Some("/etc/gk/me.key".into()),
+        };
+        store.save(&s)?;
+        assert_eq!(store.load()?.context("session missing")?.tls, s.tls);
+        let before_tls = r#"{"server":"http://a","access_token":"a","refresh_token":"r",
+            "access_token_expires_at":"2030-01-01T00:00:00Z","refresh_token_expires_at":"2030-01-01T00:00:00Z"}"#;
+        fs::write(store.path(), before_tls)?;
+        assert!(store.load()?.context("session missing")?.tls.is_empty());
+        Ok(())
+    }
+
+    #[test]
     fn a_token_expiring_within_the_margin_needs_refreshing() {
         let mut s = session("http://a");
         let now = Utc::now();
