@@ -41,10 +41,11 @@ impl ServerTls {
         tracing::info!(
             cert = %files.cert.display(),
             sha256 = contents.leaf_sha256(&files).unwrap_or_default(),
-            grpc = ?files.grpc,
-            http = ?files.http,
-            gateway = ?files.gateway,
-            "TLS on every listener (client certificates per listener as shown)"
+            client_certificates = format!(
+                "grpc: {:?}, http: {:?}, gateway: {:?}",
+                files.grpc, files.http, files.gateway
+            ),
+            "TLS on every listener"
         );
         Ok(Self {
             inner: Arc::new(Inner {

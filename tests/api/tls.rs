@@ -83,7 +83,9 @@ async fn tls_connect(addr: &str, ca_pem: &str) -> TlsStream<TcpStream> {
 
 async fn tls_connect_alpn(addr: &str, ca_pem: &str, alpn: &[u8]) -> TlsStream<TcpStream> {
     let host = addr.trim_start_matches("https://");
-    let tcp = TcpStream::connect(host).await.expect("tcp connect");
+    let tcp = TcpStream::connect(host)
+        .await
+        .unwrap_or_else(|e| panic!("tcp connect to {host}: {e}"));
     rustls_client(ca_pem, alpn)
         .connect(ServerName::try_from("127.0.0.1").expect("name"), tcp)
         .await
@@ -436,4 +438,32 @@ async fn the_cli_presents_its_client_certificate_to_an_mtls_listener() {
     );
     let session = std::fs::read_to_string(dir.path().join("config/session.json")).expect("session");
     assert!(!session.contains("PRIVATE KEY"), "only the key's path is saved");
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_certificate_at_once() {
+    let mut pki = ServerPki::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cmd = gatekey(dir.path(), "");
+    cmd.env("GATEKEY_TLS_CERT", &pki.cert)
+        .env("GATEKEY_TLS_KEY", &pki.key)
+        // Far beyond the test: only the signal can explain a reload.
+        .env("GATEKEY_TLS_RELOAD_SECS", "3600");
+    let (server, addr, _log) = crate::cli::serve_with(cmd).await;
+    let addr = addr.replace("http://", "https://");
+    let ca = pki.ca.pem();
+    let first = pki.served.clone();
+    assert_eq!(peer_cert(&tls_connect_alpn(&addr, &ca, b"h2").await), first.der);
+
+    let second = pki.rotate(2);
+    let pid = server.id().expect("server pid").to_string();
+    let status = tokio::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .await
+        .expect("kill");
+    assert!(status.success());
+    wait_for_served_alpn(&addr, &ca, &second, b"h2").await;
+    // SIGHUP reloaded; it did not stop the server.
+    assert_eq!(peer_cert(&tls_connect_alpn(&addr, &ca, b"h2").await), second.der);
 }
