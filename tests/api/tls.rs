@@ -417,7 +417,11 @@ async fn the_cli_presents_its_client_certificate_to_an_mtls_listener() {
         .args(["login", "--email", "owner@acme.test", "--ca-cert"])
         .arg(&pki.ca_file);
     let refused = run(anonymous, &format!("{PASSWORD}\n")).await;
-    assert_eq!(refused.code, 1, "no client certificate: {}", refused.stderr);
+    assert_eq!(
+        refused.code, 1,
+        "no client certificate: {} / {}",
+        refused.stderr, refused.stdout
+    );
 
     let mut login = gatekey(dir.path(), &app.grpc_addr);
     login
