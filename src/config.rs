@@ -145,6 +145,9 @@ pub struct Config {
     /// A PEM CA bundle for `rediss://` instead of the bundled public roots.
     #[serde(default)]
     pub redis_ca_cert: Option<PathBuf>,
+    /// Certificates and client authentication of the listeners (`tls_*`).
+    #[serde(flatten)]
+    pub tls: tls::TlsSettings,
 }
 
 mod defaults {
@@ -262,6 +265,13 @@ const ENV_KEYS: &[&str] = &[
     "store_acquire_timeout_ms",
     "store_connect_timeout_secs",
     "redis_ca_cert",
+    "tls_cert",
+    "tls_key",
+    "tls_client_ca",
+    "tls_client_auth_grpc",
+    "tls_client_auth_http",
+    "tls_client_auth_gateway",
+    "tls_reload_secs",
 ];
 
 /// Values given as flags; `None` leaves the lower layers in charge.
@@ -283,6 +293,11 @@ pub struct FlagOverrides {
     pub gateway_addr: Option<SocketAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub store_timeout_ms: Option<u64>,
+    pub tls_cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 impl Config {
@@ -339,6 +354,7 @@ impl Config {
         self.flood_settings()?;
         self.store_timeouts()?;
         self.redis_tls()?;
+        self.tls.files()?;
         Ok(())
     }
 
@@ -506,6 +522,7 @@ fn toml_secrets(text: &str) -> anyhow::Result<DevSecrets> {
 mod stores;
 mod telemetry;
 pub use stores::{RedisTls, StoreTimeouts};
+pub mod tls;
 
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,7 @@
 //! The listeners besides the main gRPC server: binding with a clear error, and the gateway
 //! listener, which serves the gateway protocols and nothing of the admin surface.
 
+use crate::config::tls::ListenerKind;
 use crate::gateway::Gateway;
 use crate::grpc::MAX_MESSAGE_BYTES;
 use crate::grpc::auth::AuthApi;
@@ -8,7 +9,7 @@ use crate::grpc::ext_authz::ExtAuthzApi;
 use crate::grpc::rate_limit_service::RateLimitApi;
 use crate::http::HttpState;
 use crate::proto::reply::auth_service_server::AuthServiceServer;
-use axum::serve::ListenerExt;
+use crate::tls::ServerTls;
 use envoy_types::ext_authz::v3::pb::AuthorizationServer;
 use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_server::RateLimitServiceServer;
 use std::future::Future;
@@ -42,15 +43,11 @@ pub(super) async fn bind(name: &str, addr: SocketAddr) -> anyhow::Result<TcpList
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({name} listener): {e}"))
 }
 
-/// Without it every small response waits for the client's delayed ACK.
-pub(super) fn nodelay(tcp: &mut tokio::net::TcpStream) {
-    let _ = tcp.set_nodelay(true);
-}
-
 /// The gateway listener: the gateway-facing gRPC methods and forward-auth on one port (HTTP/1
-/// and HTTP/2 cleartext), nothing of the admin surface. Resolves at once when not configured.
+/// and HTTP/2, cleartext or TLS), nothing of the admin surface. Resolves at once when not configured.
 pub(super) async fn serve_gateway(
     listener: Option<TcpListener>,
+    tls: Option<&ServerTls>,
     state: HttpState,
     health: tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
     stop: impl Future<Output = ()> + Send + 'static,
@@ -68,10 +65,5 @@ pub(super) async fn serve_gateway(
     for method in GATEWAY_METHODS {
         router = router.route_service(method, grpc.clone());
     }
-    axum::serve(
-        listener.tap_io(nodelay),
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(stop)
-    .await
+    super::serve::http(router, listener, tls, ListenerKind::Gateway, stop).await
 }

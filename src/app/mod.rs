@@ -3,8 +3,10 @@
 
 mod health;
 mod listeners;
+mod serve;
 
 use crate::config::Config;
+use crate::config::tls::ListenerKind;
 use crate::domain::key_format::KeyHasher;
 use crate::domain::time::{SharedClock, SystemClock};
 use crate::gateway::Gateway;
@@ -23,9 +25,9 @@ use crate::sessions::password::PasswordHasher;
 use crate::sessions::throttle::LoginThrottle;
 use crate::store::{self, ConnectSettings, DeadlineStore, SharedStore};
 use crate::telemetry::admin::observe;
+use crate::tls::ServerTls;
 use crate::verify::cache::CacheSettings;
 use crate::verify::{Verifier, VerifySettings};
-use axum::serve::ListenerExt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,6 +47,7 @@ pub struct Application {
     grpc: TcpListener,
     http: TcpListener,
     gateway_listener: Option<TcpListener>,
+    tls: Option<ServerTls>,
     shutdown_grace: Duration,
 }
 
@@ -121,6 +124,10 @@ impl Application {
                 remember_me: Duration::from_secs(config.remember_me_ttl_secs),
             },
         });
+        let tls = match config.tls.files()? {
+            Some(files) => Some(ServerTls::load(files, Duration::from_secs(config.tls.tls_reload_secs))?),
+            None => None,
+        };
         let (settings, descriptors) = config.gateway_settings()?;
         let gateway = Arc::new(Gateway::new(core.verifier.clone(), settings, descriptors));
         let grpc = listeners::bind("gRPC", config.grpc_addr).await?;
@@ -135,6 +142,7 @@ impl Application {
             grpc,
             http,
             gateway_listener,
+            tls,
             shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
         })
     }
@@ -175,6 +183,10 @@ impl Application {
             gateway = ?self.gateway_addr()?,
             "gatekey serving"
         );
+        let mut addrs = vec![("grpc", self.grpc_addr()?), ("http", self.http_addr()?)];
+        addrs.extend(self.gateway_addr()?.map(|a| ("gateway", a)));
+        serve::warn_if_plaintext(&addrs, self.tls.is_some());
+        let tls_watch = self.tls.clone().map(|tls| tokio::spawn(tls.watch(stop_rx.clone())));
 
         let background = tokio::spawn(background_tasks(core.clone(), stop_rx.clone()));
         tokio::spawn(health::follow_readiness(core.clone(), health, stop_rx.clone()));
@@ -199,23 +211,26 @@ impl Application {
                 AdminServiceServer::new(AdminApi::new(core.clone())).max_decoding_message_size(MAX_MESSAGE_BYTES),
             ))
             .add_service(listeners::ext_authz(&self.gateway))
-            .add_service(listeners::rate_limit(&self.gateway))
-            // Our own listener (for port 0) bypasses tonic's nodelay default; without it every
-            // response waits for the client's delayed ACK (40 ms) and Verify crawls.
-            .serve_with_incoming_shutdown(
-                tonic::transport::server::TcpIncoming::from(self.grpc).with_nodelay(Some(true)),
-                stopped(stop_rx.clone()),
-            );
+            .add_service(listeners::rate_limit(&self.gateway));
+        let grpc = serve::grpc(grpc, self.grpc, self.tls.as_ref(), stopped(stop_rx.clone()));
         let state = HttpState {
             core: core.clone(),
             gateway: self.gateway.clone(),
         };
-        let http = axum::serve(
-            self.http.tap_io(listeners::nodelay),
-            crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stopped(stop_rx.clone()));
-        let gateway = listeners::serve_gateway(self.gateway_listener, state, health_for_gateway, stopped(stop_rx));
+        let http = serve::http(
+            crate::http::router(state.clone()),
+            self.http,
+            self.tls.as_ref(),
+            ListenerKind::Http,
+            stopped(stop_rx.clone()),
+        );
+        let gateway = listeners::serve_gateway(
+            self.gateway_listener,
+            self.tls.as_ref(),
+            state,
+            health_for_gateway,
+            stopped(stop_rx),
+        );
 
         let grace = self.shutdown_grace;
         tokio::spawn(async move {
@@ -234,6 +249,9 @@ impl Application {
             () = deadline => None,
         };
         background.abort();
+        if let Some(task) = tls_watch {
+            task.abort();
+        }
         // Nothing accepted is lost: the last uses are written before the store closes.
         verifier_tasks.shutdown().await;
         core.store.close().await;

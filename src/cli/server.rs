@@ -8,7 +8,7 @@ use crate::service::ServiceError;
 use crate::service::bootstrap::bootstrap as create_org;
 use crate::telemetry;
 use clap::Args;
-use std::io::BufRead;
+use secrecy::ExposeSecret as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,7 +53,21 @@ pub struct ServeArgs {
     /// answering UNAVAILABLE [env: GATEKEY_STORE_TIMEOUT_MS] [default: 150]
     #[arg(long, value_name = "MS")]
     store_timeout_ms: Option<u64>,
+    /// PEM certificate chain; with --tls-key every listener speaks TLS, reloaded when the
+    /// file changes or on SIGHUP [env: GATEKEY_TLS_CERT]
+    #[arg(long, value_name = "PATH")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert [env: GATEKEY_TLS_KEY]
+    #[arg(long, value_name = "PATH")]
+    tls_key: Option<PathBuf>,
+    /// PEM CA bundle for client certificates: required on the gateway listener, accepted on
+    /// the others (see tls_client_auth_*) [env: GATEKEY_TLS_CLIENT_CA]
+    #[arg(long, value_name = "PATH")]
+    tls_client_ca: Option<PathBuf>,
 }
+
+/// Where `bootstrap` reads the owner's password; else the terminal, else standard input.
+const BOOTSTRAP_PASSWORD_ENV: &str = "GATEKEY_BOOTSTRAP_PASSWORD";
 
 /// Flags of `gatekey bootstrap`.
 #[derive(Debug, Clone, Args)]
@@ -63,8 +77,8 @@ pub struct BootstrapArgs {
     /// Name of the org to create.
     #[arg(long)]
     org: String,
-    /// Email of its first owner. The password comes from GATEKEY_BOOTSTRAP_PASSWORD or one
-    /// line of standard input.
+    /// Email of its first owner. The password comes from GATEKEY_BOOTSTRAP_PASSWORD, else is
+    /// typed without echo on a terminal, else is one line of standard input.
     #[arg(long)]
     email: String,
 }
@@ -95,6 +109,9 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         redis_url: args.redis_url.clone(),
         gateway_addr: args.gateway_addr,
         store_timeout_ms: args.store_timeout_ms,
+        tls_cert: args.tls_cert.clone(),
+        tls_key: args.tls_key.clone(),
+        tls_client_ca: args.tls_client_ca.clone(),
         ..Default::default()
     };
     let config = match load(&args.store, flags) {
@@ -144,26 +161,20 @@ pub async fn migrate(args: StoreArgs) -> ExitCode {
     }
 }
 
-fn read_password() -> anyhow::Result<String> {
-    if let Ok(pw) = std::env::var("GATEKEY_BOOTSTRAP_PASSWORD") {
-        return Ok(pw);
-    }
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
-}
-
 pub async fn bootstrap(args: BootstrapArgs) -> ExitCode {
     let config = match load(&args.store, FlagOverrides::default()) {
         Ok(c) => c,
         Err(code) => return code,
     };
     telemetry::init(&config.log_format, "warn");
+    let password = super::client::prompt::secret_line(BOOTSTRAP_PASSWORD_ENV, "Password for the new owner: ")
+        .await
+        .map_err(|e| format!("cannot read the password: {e:#}"));
     let inputs = (|| {
-        let password = read_password().map_err(|e| format!("cannot read the password: {e}"))?;
+        let password = password?;
         let org = Name::parse("org", &args.org).map_err(|e| e.to_string())?;
         let email = Email::parse("email", &args.email).map_err(|e| e.to_string())?;
-        let password = Password::new_password("password", &password).map_err(|e| e.to_string())?;
+        let password = Password::new_password("password", password.expose_secret()).map_err(|e| e.to_string())?;
         Ok::<_, String>((org, email, password))
     })();
     let (org, email, password) = match inputs {

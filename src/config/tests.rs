@@ -111,3 +111,25 @@ fn short_secrets_are_rejected() {
         Ok(())
     });
 }
+
+#[test]
+fn tls_settings_come_from_flags_and_the_environment() {
+    figment::Jail::expect_with(|jail| {
+        jail.set_env("GATEKEY_TLS_KEY", "/etc/gk/tls.key");
+        jail.set_env("GATEKEY_TLS_CLIENT_CA", "/etc/gk/ca.crt");
+        jail.set_env("GATEKEY_TLS_CLIENT_AUTH_GATEWAY", "optional");
+        let flags = FlagOverrides {
+            tls_cert: Some("/etc/gk/tls.crt".into()),
+            ..Default::default()
+        };
+        let c = Config::load(None, &flags).map_err(|e| e.to_string())?;
+        let files = c.tls.files().map_err(|e| e.to_string())?.ok_or("TLS should be on")?;
+        assert_eq!(files.cert, Path::new("/etc/gk/tls.crt"));
+        assert_eq!(files.key, Path::new("/etc/gk/tls.key"));
+        assert_eq!(files.gateway, tls::ClientAuth::Optional);
+        assert_eq!(files.grpc, tls::ClientAuth::Optional);
+        jail.set_env("GATEKEY_TLS_CLIENT_AUTH_HTTP", "sometimes");
+        assert!(Config::load(None, &flags).is_err(), "an unknown mode is refused");
+        Ok(())
+    });
+}

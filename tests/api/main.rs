@@ -24,4 +24,5 @@ mod store_conformance;
 mod store_ops;
 mod support;
 mod telemetry;
+mod tls;
 mod verify;

@@ -41,7 +41,8 @@ pub async fn login(args: LoginArgs, out: &mut impl Write) -> anyhow::Result<()> 
     let store = args.client.store()?;
     let password = prompt::secret_line(PASSWORD_ENV, "Password: ").await?;
     let server = args.client.server_or_default();
-    let channel = connect::channel(&server).await?;
+    let tls = args.client.tls()?;
+    let channel = connect::channel(&server, &tls).await?;
     let request = LoginRequest {
         email: args.email.clone(),
         password: password.expose_secret().to_owned(),
@@ -53,7 +54,7 @@ pub async fn login(args: LoginArgs, out: &mut impl Write) -> anyhow::Result<()> 
         .await
         .context("logging in")?
         .into_inner();
-    let session = Session::from_tokens(server, tokens)?;
+    let session = Session::from_tokens(server, tls, tokens)?;
     if args.print {
         return output::json(out, &serde_json::to_value(session.to_json())?);
     }
@@ -87,7 +88,7 @@ pub async fn logout(args: LogoutArgs, out: &mut impl Write) -> anyhow::Result<()
     // A refresh token past its expiry is dead on the server already.
     if !session.refresh_expired(chrono::Utc::now()) {
         // Unreachable server: keep the session so that logout can be retried.
-        let channel = connect::channel(&server).await?;
+        let channel = connect::channel(&server, &args.client.tls_or_saved(&session)?).await?;
         let request = LogoutRequest {
             refresh_token: session.refresh_token.expose_secret().to_owned(),
         };

@@ -3,6 +3,7 @@
 
 use super::error::{ConnectError, UsageError};
 use super::session::{Session, SessionStore};
+use super::tls::ClientTls;
 use crate::proto::v1::{
     RefreshRequest, admin_service_client::AdminServiceClient, auth_service_client::AuthServiceClient,
     key_service_client::KeyServiceClient,
@@ -43,6 +44,20 @@ pub struct ClientArgs {
     /// Directory holding session.json [default: <user config dir>/gatekey]
     #[arg(long, env = "GATEKEY_CONFIG_DIR", value_name = "DIR")]
     pub config_dir: Option<PathBuf>,
+
+    /// PEM bundle of the CAs to trust for an https:// server, instead of the system roots;
+    /// `login` remembers it in the session [default: the session's, else the system roots]
+    #[arg(long, env = "GATEKEY_CA_CERT", value_name = "PATH")]
+    pub ca_cert: Option<PathBuf>,
+
+    /// PEM client certificate for a server that asks for one (mTLS), with --client-key;
+    /// `login` remembers the paths
+    #[arg(long, env = "GATEKEY_CLIENT_CERT", value_name = "PATH")]
+    pub client_cert: Option<PathBuf>,
+
+    /// PEM private key of --client-cert (only its path is saved)
+    #[arg(long, env = "GATEKEY_CLIENT_KEY", value_name = "PATH")]
+    pub client_key: Option<PathBuf>,
 }
 
 fn secret(text: &str) -> Result<SecretString, std::convert::Infallible> {
@@ -58,6 +73,22 @@ impl ClientArgs {
         }
     }
 
+    /// The TLS files given on the command line or in the environment.
+    pub fn tls(&self) -> anyhow::Result<ClientTls> {
+        ClientTls {
+            ca_cert: self.ca_cert.clone(),
+            client_cert: self.client_cert.clone(),
+            client_key: self.client_key.clone(),
+        }
+        .checked()
+    }
+
+    /// The TLS files given, else those saved with `session`.
+    pub fn tls_or_saved(&self, session: &Session) -> anyhow::Result<ClientTls> {
+        let given = self.tls()?;
+        Ok(if given.is_empty() { session.tls.clone() } else { given })
+    }
+
     /// `--server`, else the default; for commands that do not use a saved session.
     pub fn server_or_default(&self) -> String {
         normalize(self.server.as_deref().unwrap_or(DEFAULT_SERVER))
@@ -68,21 +99,19 @@ fn normalize(server: &str) -> String {
     server.trim().trim_end_matches('/').to_owned()
 }
 
-/// Opens a channel to `server`, failing fast when nothing answers.
-pub async fn channel(server: &str) -> anyhow::Result<Channel> {
-    if server.starts_with("https://") {
-        // The build has no TLS stack; failing later would give a less helpful message.
-        return Err(UsageError(format!(
-            "{server}: https is not supported by this client; use http:// behind a TLS-terminating proxy"
-        ))
-        .into());
-    }
-    let endpoint = Endpoint::from_shared(server.to_owned())
+/// Opens a channel to `server` (TLS for `https://`), failing fast when nothing answers.
+pub async fn channel(server: &str, tls: &ClientTls) -> anyhow::Result<Channel> {
+    let mut endpoint = Endpoint::from_shared(server.to_owned())
         .map_err(|e| UsageError(format!("invalid server URL {server:?}: {e}")))?
         .user_agent(USER_AGENT)
         .context("setting the user agent")?
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(30));
+    if let Some(config) = tls.config(server)? {
+        endpoint = endpoint
+            .tls_config(config)
+            .map_err(|e| UsageError(format!("TLS settings for {server}: {e}")))?;
+    }
     endpoint.connect().await.map_err(|e| {
         anyhow::Error::new(e).context(ConnectError {
             server: server.to_owned(),
@@ -102,12 +131,12 @@ impl Api {
     /// when its access token is about to expire.
     pub async fn connect(args: &ClientArgs) -> anyhow::Result<Self> {
         let (channel, token) = match &args.token {
-            Some(token) => (channel(&args.server_or_default()).await?, token.clone()),
+            Some(token) => (channel(&args.server_or_default(), &args.tls()?).await?, token.clone()),
             None => {
                 let store = args.store()?;
                 let session = store.require()?;
                 let server = session_server(args, &session)?;
-                let channel = channel(&server).await?;
+                let channel = channel(&server, &args.tls_or_saved(&session)?).await?;
                 let session = fresh(&channel, &store, session).await?;
                 (channel, session.access_token)
             }
@@ -174,7 +203,7 @@ async fn fresh(channel: &Channel, store: &SessionStore, session: Session) -> any
         .await
         .context("refreshing the saved session")?
         .into_inner();
-    let refreshed = Session::from_tokens(session.server, tokens)?;
+    let refreshed = Session::from_tokens(session.server, session.tls, tokens)?;
     store.save(&refreshed)?;
     Ok(refreshed)
 }
@@ -191,6 +220,7 @@ mod tests {
             refresh_token: "r".into(),
             access_token_expires_at: now,
             refresh_token_expires_at: now,
+            tls: ClientTls::default(),
         }
     }
 

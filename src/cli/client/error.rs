@@ -28,6 +28,10 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     let chain = || err.chain();
     if chain().any(|e| e.is::<UsageError>()) {
         EXIT_USAGE
+    } else if chain().any(|e| e.is::<tonic::Status>() || e.is::<ConnectError>()) {
+        // A server that closes the connection mid-call (a refused client certificate) also
+        // ends in a broken pipe; that one is a failure, not a closed stdout.
+        EXIT_REFUSED
     } else if chain().any(|e| {
         e.downcast_ref::<std::io::Error>()
             .is_some_and(|e| e.kind() == ErrorKind::BrokenPipe)
@@ -147,6 +151,13 @@ mod tests {
     fn a_closed_stdout_is_not_an_error() {
         let err = anyhow::Error::new(std::io::Error::from(ErrorKind::BrokenPipe)).context("writing");
         assert_eq!(exit_code(&err), 0);
+    }
+
+    #[test]
+    fn a_connection_the_server_closed_is_a_failure_not_a_closed_stdout() {
+        let status = tonic::Status::from_error(Box::new(std::io::Error::from(ErrorKind::BrokenPipe)));
+        let err = anyhow::Error::new(status).context("logging in");
+        assert_eq!(exit_code(&err), EXIT_REFUSED);
     }
 
     #[test]

@@ -12,9 +12,10 @@ mod key_view;
 mod keys;
 mod output;
 mod parse;
-mod prompt;
+pub(crate) mod prompt;
 mod service_accounts;
 mod session;
+mod tls;
 mod users;
 
 pub use audit::AuditCommand;
@@ -31,8 +32,8 @@ use std::process::ExitCode;
 /// Commands that act on a gatekey server as a client.
 #[derive(Debug, clap::Subcommand)]
 pub enum ClientCommand {
-    /// Log in with email and password (from GATEKEY_PASSWORD, else one line of standard
-    /// input) and save the session.
+    /// Log in with email and password (from GATEKEY_PASSWORD, else typed without echo on a
+    /// terminal, else one line of standard input) and save the session.
     Login(LoginArgs),
     /// End the saved session on the server and delete it here.
     Logout(LogoutArgs),

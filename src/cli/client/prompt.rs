@@ -1,15 +1,15 @@
-//! Reading a password from the environment or standard input, never from an argument
-//! (arguments are visible to other local users).
+//! Reading a password from the environment, the terminal (without echo) or standard input,
+//! never from an argument (arguments are visible to other local users).
 
 use super::error::UsageError;
 use anyhow::Context as _;
 use secrecy::SecretString;
-use std::io::{IsTerminal as _, Write as _};
+use std::io::IsTerminal as _;
 use tokio::io::AsyncBufReadExt as _;
 use zeroize::Zeroize as _;
 
-/// The value of `env_var` if set and non-empty, else one line of standard input (with a
-/// prompt on stderr when standard input is a terminal).
+/// The value of `env_var` if set and non-empty; else, when standard input is a terminal, a
+/// line typed after `prompt` without echo; else one line of standard input (for scripts).
 pub async fn secret_line(env_var: &str, prompt: &str) -> anyhow::Result<SecretString> {
     if let Some(value) = std::env::var_os(env_var) {
         let value = value
@@ -20,8 +20,15 @@ pub async fn secret_line(env_var: &str, prompt: &str) -> anyhow::Result<SecretSt
         }
     }
     if std::io::stdin().is_terminal() {
-        let mut stderr = std::io::stderr();
-        let _ = write!(stderr, "{prompt}").and_then(|()| stderr.flush());
+        let prompt = prompt.to_owned();
+        let typed = tokio::task::spawn_blocking(move || rpassword::prompt_password(prompt))
+            .await
+            .context("reading the password from the terminal")?
+            .context("reading the password from the terminal")?;
+        if typed.is_empty() {
+            return Err(UsageError(format!("no password given: type it, or set {env_var}")).into());
+        }
+        return Ok(typed.into());
     }
     let mut line = String::new();
     let read = tokio::io::BufReader::new(tokio::io::stdin())

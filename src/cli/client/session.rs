@@ -1,6 +1,7 @@
 //! The saved login session: `<config dir>/gatekey/session.json`, readable by its owner only.
 
 use super::error::UsageError;
+use super::tls::ClientTls;
 use crate::proto::v1::TokenResponse;
 use anyhow::Context as _;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -20,6 +21,8 @@ pub struct Session {
     pub refresh_token: SecretString,
     pub access_token_expires_at: DateTime<Utc>,
     pub refresh_token_expires_at: DateTime<Utc>,
+    /// How to reach `server` over TLS (paths only).
+    pub tls: ClientTls,
 }
 
 impl std::fmt::Debug for Session {
@@ -28,6 +31,7 @@ impl std::fmt::Debug for Session {
             .field("server", &self.server)
             .field("access_token_expires_at", &self.access_token_expires_at)
             .field("refresh_token_expires_at", &self.refresh_token_expires_at)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -40,17 +44,21 @@ pub struct SessionJson {
     pub refresh_token: String,
     pub access_token_expires_at: String,
     pub refresh_token_expires_at: String,
+    /// Absent in sessions saved before TLS, and for plaintext servers.
+    #[serde(flatten, default)]
+    pub tls: ClientTls,
 }
 
 impl Session {
     /// The session a Login or Refresh response starts.
-    pub fn from_tokens(server: String, tokens: TokenResponse) -> anyhow::Result<Self> {
+    pub fn from_tokens(server: String, tls: ClientTls, tokens: TokenResponse) -> anyhow::Result<Self> {
         let time = |field: &str, time: Option<prost_types::Timestamp>| {
             time.and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?))
                 .with_context(|| format!("the server's response has no valid {field}"))
         };
         Ok(Self {
             server,
+            tls,
             access_token_expires_at: time("access_token_expires_at", tokens.access_token_expires_at)?,
             refresh_token_expires_at: time("refresh_token_expires_at", tokens.refresh_token_expires_at)?,
             access_token: tokens.access_token.into(),
@@ -77,6 +85,7 @@ impl Session {
             refresh_token: self.refresh_token.expose_secret().to_owned(),
             access_token_expires_at: rfc3339(self.access_token_expires_at),
             refresh_token_expires_at: rfc3339(self.refresh_token_expires_at),
+            tls: self.tls.clone(),
         }
     }
 
@@ -90,6 +99,7 @@ impl Session {
             access_token_expires_at: parse("access_token_expires_at", &json.access_token_expires_at)?,
             refresh_token_expires_at: parse("refresh_token_expires_at", &json.refresh_token_expires_at)?,
             server: json.server,
+            tls: json.tls,
             access_token: json.access_token.into(),
             refresh_token: json.refresh_token.into(),
         })
@@ -238,6 +248,7 @@ mod tests {
             refresh_token: "secret-refresh".into(),
             access_token_expires_at: Utc::now() + chrono::Duration::minutes(15),
             refresh_token_expires_at: Utc::now() + chrono::Duration::days(1),
+            tls: ClientTls::default(),
         }
     }
 
@@ -258,6 +269,25 @@ mod tests {
         store.delete()?;
         store.delete()?;
         assert!(store.load()?.is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn the_tls_paths_are_saved_with_the_session_and_old_files_still_load() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let store = SessionStore::at(dir.path().to_owned());
+        let mut s = session("https://gk:50051");
+        s.tls = ClientTls {
+            ca_cert: Some("/etc/gk/ca.crt".into()),
+            client_cert: Some("/etc/gk/me.crt".into()),
+            client_key: Some("/etc/gk/me.key".into()),
+        };
+        store.save(&s)?;
+        assert_eq!(store.load()?.context("session missing")?.tls, s.tls);
+        let before_tls = r#"{"server":"http://a","access_token":"a","refresh_token":"r",
+            "access_token_expires_at":"2030-01-01T00:00:00Z","refresh_token_expires_at":"2030-01-01T00:00:00Z"}"#;
+        fs::write(store.path(), before_tls)?;
+        assert!(store.load()?.context("session missing")?.tls.is_empty());
         Ok(())
     }
 

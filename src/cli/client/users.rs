@@ -10,14 +10,16 @@ use secrecy::ExposeSecret as _;
 use serde_json::json;
 use std::io::Write;
 
-/// Where `users create` reads the new user's password; else one line of standard input.
+/// Where `users create` reads the new user's password; else the terminal (no echo), else one
+/// line of standard input.
 pub const NEW_USER_PASSWORD_ENV: &str = "GATEKEY_NEW_USER_PASSWORD";
 
 /// User commands.
 #[derive(Debug, clap::Subcommand)]
 pub enum UsersCommand {
     /// Create a user in the caller's org. The password is read from
-    /// GATEKEY_NEW_USER_PASSWORD, else from one line of standard input.
+    /// GATEKEY_NEW_USER_PASSWORD, else typed without echo on a terminal, else from one line
+    /// of standard input.
     Create(CreateArgs),
 }
 

@@ -26,7 +26,7 @@ use gatekey::service::bootstrap::bootstrap;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 use tonic::metadata::MetadataValue;
-use tonic::transport::Channel;
+use tonic::transport::{Channel, ClientTlsConfig};
 use tonic::{Code, Request, Status};
 
 pub const PASSWORD: &str = "correct horse battery";
@@ -56,9 +56,9 @@ impl Backend {
 /// A running server; dropping it shuts it down.
 pub struct TestApp {
     pub http_addr: String,
-    /// `http://127.0.0.1:<port>` of the gRPC listener.
+    /// `http://127.0.0.1:<port>` of the gRPC listener (`https://` with TLS on).
     pub grpc_addr: String,
-    /// `http://127.0.0.1:<port>` of the gateway listener, when configured.
+    /// `http://127.0.0.1:<port>` of the gateway listener, when configured (`https://` with TLS on).
     pub gateway_addr: Option<String>,
     pub channel: Channel,
     pub clock: ManualClock,
@@ -101,6 +101,7 @@ pub struct Spawn {
     without_notify: bool,
     shared_url: Option<String>,
     clock: Option<ManualClock>,
+    client_tls: Option<ClientTlsConfig>,
 }
 
 impl Spawn {
@@ -112,7 +113,14 @@ impl Spawn {
             without_notify: false,
             shared_url: None,
             clock: None,
+            client_tls: None,
         }
+    }
+
+    /// How `app.channel` reaches a TLS server (set `tls_cert` and `tls_key` too).
+    pub fn tls_client(mut self, tls: ClientTlsConfig) -> Self {
+        self.client_tls = Some(tls);
+        self
     }
 
     /// Overrides one config value (as in gatekey.toml).
@@ -199,19 +207,23 @@ impl Spawn {
         let app = Application::build_with(&config, shared, store)
             .await
             .expect("build app");
-        let grpc_addr = format!("http://{}", app.grpc_addr().expect("grpc addr"));
-        let http_addr = format!("http://{}", app.http_addr().expect("http addr"));
-        let gateway_addr = app.gateway_addr().expect("gateway addr").map(|a| format!("http://{a}"));
+        let scheme = if config.tls.tls_cert.is_some() { "https" } else { "http" };
+        let grpc_addr = format!("{scheme}://{}", app.grpc_addr().expect("grpc addr"));
+        let http_addr = format!("{scheme}://{}", app.http_addr().expect("http addr"));
+        let gateway_addr = app
+            .gateway_addr()
+            .expect("gateway addr")
+            .map(|a| format!("{scheme}://{a}"));
         let core = app.core();
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async {
             let _ = rx.await;
         }));
-        let channel = Channel::from_shared(grpc_addr.clone())
-            .expect("uri")
-            .connect()
-            .await
-            .expect("connect");
+        let mut endpoint = Channel::from_shared(grpc_addr.clone()).expect("uri");
+        if let Some(tls) = self.client_tls {
+            endpoint = endpoint.tls_config(tls).expect("client TLS config");
+        }
+        let channel = endpoint.connect().await.expect("connect");
         Some(TestApp {
             http_addr,
             grpc_addr,

@@ -7,4 +7,5 @@ pub mod db;
 pub mod forge;
 pub mod logs;
 pub mod pg_cluster;
+pub mod pki;
 pub mod tcp_proxy;
