@@ -4,7 +4,7 @@
 //! runs on and fills the cache for the next one.
 
 use crate::gateways::protocols::check_request;
-use crate::support::app::{Backend, Spawn, assert_error, authed};
+use crate::support::app::{Backend, Spawn, TestApp, assert_error, authed};
 use crate::support::db;
 use crate::support::tcp_proxy::{Mode, TcpProxy, target_of};
 use crate::verify::{keyed, request, verify};
@@ -126,16 +126,9 @@ async fn admin_calls_give_up_after_the_admin_store_timeout() {
 /// nothing answers) is the case a pool's acquire timeout alone does not bound.
 #[tokio::test]
 async fn a_black_holed_postgres_costs_an_uncached_key_the_store_timeout_on_every_protocol() {
-    let Some(pg) = db::fresh_database(db::Server::Postgres).await else {
+    let Some((_pg, proxy, app)) = through_proxy(150).await else {
         return;
     };
-    let proxy = TcpProxy::start(target_of(pg.url())).await;
-    let app = Spawn::on(Backend::Postgres)
-        .on_database(&proxy.url_through(pg.url()))
-        .set("store_timeout_ms", 150.into())
-        .start()
-        .await
-        .expect("app");
     let (_, warm, _) = keyed(&app, "acme", &[]).await;
     let (_, cold, _) = keyed(&app, "bravo", &[]).await;
     assert!(verify(&app, &warm, &[], "").await.allowed);
@@ -176,20 +169,27 @@ async fn a_black_holed_postgres_costs_an_uncached_key_the_store_timeout_on_every
 
 #[tokio::test]
 async fn a_delayed_postgres_within_the_timeout_still_answers() {
-    let Some(pg) = db::fresh_database(db::Server::Postgres).await else {
+    let Some((_pg, proxy, app)) = through_proxy(2000).await else {
         return;
     };
-    let proxy = TcpProxy::start(target_of(pg.url())).await;
-    let app = Spawn::on(Backend::Postgres)
-        .on_database(&proxy.url_through(pg.url()))
-        .set("store_timeout_ms", 2000.into())
-        .start()
-        .await
-        .expect("app");
     let (_, cold, _) = keyed(&app, "acme", &[]).await;
     proxy.set(Mode::Delay(Duration::from_millis(100)));
     assert!(
         verify(&app, &cold, &[], "").await.allowed,
         "a slow store within the timeout is waited for"
     );
+}
+
+/// A server on a fresh PostgreSQL database reached through a proxy the test controls, with
+/// `store_timeout_ms`; `None` without PostgreSQL.
+async fn through_proxy(store_timeout_ms: u64) -> Option<(db::TestDb, TcpProxy, TestApp)> {
+    let pg = db::fresh_database(db::Server::Postgres).await?;
+    let proxy = TcpProxy::start(target_of(pg.url())).await;
+    let app = Spawn::on(Backend::Postgres)
+        .on_database(&proxy.url_through(pg.url()))
+        .set("store_timeout_ms", store_timeout_ms.into())
+        .start()
+        .await
+        .expect("app");
+    Some((pg, proxy, app))
 }

@@ -118,51 +118,40 @@ mod reflection {
         }
     }
 
+    /// Lists the services through one version of the reflection protocol (v1 and v1alpha
+    /// have the same messages in different packages).
+    macro_rules! listed_services {
+        ($app:expr, $version:ident) => {{
+            use tonic_reflection::pb::$version::ServerReflectionRequest;
+            use tonic_reflection::pb::$version::server_reflection_client::ServerReflectionClient;
+            use tonic_reflection::pb::$version::server_reflection_request::MessageRequest;
+            use tonic_reflection::pb::$version::server_reflection_response::MessageResponse;
+            let request = ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(MessageRequest::ListServices(String::new())),
+            };
+            let mut answers = ServerReflectionClient::new($app.channel.clone())
+                .server_reflection_info(tokio_stream::iter([request]))
+                .await
+                .expect(stringify!($version))
+                .into_inner();
+            let answer = answers.next().await.expect("an answer").expect("ok");
+            let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+                panic!("a service list: {answer:?}");
+            };
+            list.service.into_iter().map(|s| s.name).collect::<Vec<String>>()
+        }};
+    }
+
     #[tokio::test]
     async fn reflection_v1_lists_health_reflection_and_gatekey_services() {
-        use tonic_reflection::pb::v1::ServerReflectionRequest;
-        use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
-        use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
-        use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
         let app = spawn_app().await;
-        let request = ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(MessageRequest::ListServices(String::new())),
-        };
-        let mut answers = ServerReflectionClient::new(app.channel.clone())
-            .server_reflection_info(tokio_stream::iter([request]))
-            .await
-            .expect("reflection v1")
-            .into_inner();
-        let answer = answers.next().await.expect("an answer").expect("ok");
-        let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
-            panic!("a service list: {answer:?}");
-        };
-        let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-        assert_lists_all(&names, "v1");
+        assert_lists_all(&listed_services!(app, v1), "v1");
     }
 
     #[tokio::test]
     async fn reflection_v1alpha_lists_them_too() {
-        use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
-        use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
-        use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
-        use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
         let app = spawn_app().await;
-        let request = ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(MessageRequest::ListServices(String::new())),
-        };
-        let mut answers = ServerReflectionClient::new(app.channel.clone())
-            .server_reflection_info(tokio_stream::iter([request]))
-            .await
-            .expect("reflection v1alpha")
-            .into_inner();
-        let answer = answers.next().await.expect("an answer").expect("ok");
-        let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
-            panic!("a service list: {answer:?}");
-        };
-        let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-        assert_lists_all(&names, "v1alpha");
+        assert_lists_all(&listed_services!(app, v1alpha), "v1alpha");
     }
 }
