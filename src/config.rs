@@ -293,6 +293,7 @@ pub struct FlagOverrides {
     pub gateway_addr: Option<SocketAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub store_timeout_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_cert: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_key: Option<PathBuf>,

@@ -191,6 +191,7 @@ impl Application {
         let background = tokio::spawn(background_tasks(core.clone(), stop_rx.clone()));
         tokio::spawn(health::follow_readiness(core.clone(), health, stop_rx.clone()));
         let verifier_tasks = core.verifier.start(stop_rx.clone());
+        let gateway_protocols_here = self.gateway_listener.is_none();
         let grpc = Server::builder()
             // A stuck client or call must not hold a connection or a task forever.
             .timeout(Duration::from_secs(30))
@@ -210,8 +211,12 @@ impl Application {
             .add_service(observe(
                 AdminServiceServer::new(AdminApi::new(core.clone())).max_decoding_message_size(MAX_MESSAGE_BYTES),
             ))
-            .add_service(listeners::ext_authz(&self.gateway))
-            .add_service(listeners::rate_limit(&self.gateway));
+            // With a gateway listener, the gateway protocols live there only, behind its own
+            // client-certificate rule (required by default with a client CA): the admin
+            // listener's optional certificates must not open ShouldRateLimit, which can spend
+            // any org's budget, or Check to every host that reaches the admin port.
+            .add_optional_service(gateway_protocols_here.then(|| listeners::ext_authz(&self.gateway)))
+            .add_optional_service(gateway_protocols_here.then(|| listeners::rate_limit(&self.gateway)));
         let grpc = serve::grpc(grpc, self.grpc, self.tls.as_ref(), stopped(stop_rx.clone()));
         let state = HttpState {
             core: core.clone(),

@@ -133,3 +133,27 @@ fn tls_settings_come_from_flags_and_the_environment() {
         Ok(())
     });
 }
+
+#[test]
+fn tls_settings_come_from_the_environment_alone() {
+    figment::Jail::expect_with(|jail| {
+        jail.set_env("GATEKEY_TLS_CERT", "/etc/gk/tls.crt");
+        jail.set_env("GATEKEY_TLS_KEY", "/etc/gk/tls.key");
+        jail.set_env("GATEKEY_TLS_CLIENT_CA", "/etc/gk/ca.crt");
+        // No flag given: an unset flag must not hide what the environment says.
+        let c = Config::load(None, &FlagOverrides::default()).map_err(|e| e.to_string())?;
+        let files = c.tls.files().map_err(|e| e.to_string())?.ok_or("TLS should be on")?;
+        assert_eq!(files.cert, Path::new("/etc/gk/tls.crt"));
+        assert_eq!(files.key, Path::new("/etc/gk/tls.key"));
+        assert_eq!(files.gateway, tls::ClientAuth::Required);
+        assert_eq!(files.http, tls::ClientAuth::Optional);
+        Ok(())
+    });
+}
+
+#[test]
+fn every_flag_override_left_unset_is_left_out() {
+    // Flags are the top layer: a `None` serialised as a value would override env and file.
+    let serialised = serde_json::to_value(FlagOverrides::default()).expect("serialises");
+    assert_eq!(serialised, serde_json::json!({}));
+}

@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use tonic::codegen::Service;
 use tonic::server::NamedService;
-use tonic::transport::server::TcpConnectInfo;
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
 /// gRPC codes that mean the caller was refused rather than the call failing.
 const UNAUTHENTICATED: i32 = 16;
@@ -51,7 +51,7 @@ impl<S: NamedService> NamedService for Observed<S> {
 
 /// The method as a bounded label: a path that names no admin method (a client can send any
 /// path) is `unknown`.
-fn method_of(path: &str) -> &'static str {
+pub(super) fn method_of(path: &str) -> &'static str {
     let path = path.trim_start_matches('/');
     admin_methods()
         .iter()
@@ -74,10 +74,16 @@ where
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
         let method = method_of(req.uri().path());
-        let client_ip: Option<IpAddr> = req
-            .extensions()
+        // Over TLS tonic files the peer under `TlsConnectInfo`, as `Request::remote_addr` reads it.
+        let extensions = req.extensions();
+        let client_ip: Option<IpAddr> = extensions
             .get::<TcpConnectInfo>()
             .and_then(TcpConnectInfo::remote_addr)
+            .or_else(|| {
+                extensions
+                    .get::<TlsConnectInfo<TcpConnectInfo>>()
+                    .and_then(|tls| tls.get_ref().remote_addr())
+            })
             .map(|a| a.ip());
         let actor = ActorSlot::default();
         req.extensions_mut().insert(actor.clone());

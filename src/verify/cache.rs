@@ -210,6 +210,12 @@ impl KeyCache {
         self.unknown.insert(hash, ());
     }
 
+    /// Drops whatever is cached for `hash`, known or unknown.
+    pub fn remove(&self, hash: &[u8; 32]) {
+        self.known.invalidate(hash);
+        self.unknown.invalidate(hash);
+    }
+
     /// Drops a key so the next call reads it from the store.
     pub fn forget(&self, id: KeyId) {
         if self.known.invalidate_entries_if(move |_, k| k.key.id == id).is_err() {

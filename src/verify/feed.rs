@@ -163,13 +163,13 @@ pub async fn poll(verifier: &Verifier, cursor: &mut FeedCursor) {
         }
     };
     if let Some((after, limit)) = cursor.hole() {
-        match verifier.store.changes_since(after, limit.max(1)).await {
+        match bounded(verifier, verifier.store.changes_since(after, limit.max(1))).await {
             Ok(batch) => apply(batch, cursor),
             Err(e) => return failed(&e),
         }
     }
     loop {
-        match verifier.store.changes_since(cursor.read_from(), PAGE).await {
+        match bounded(verifier, verifier.store.changes_since(cursor.read_from(), PAGE)).await {
             Ok(batch) => {
                 let full = batch.len() as i64 == PAGE;
                 apply(batch, cursor);
@@ -183,6 +183,19 @@ pub async fn poll(verifier: &Verifier, cursor: &mut FeedCursor) {
     // A hole that times out is only noticed on a poll, even when no row arrives.
     apply(Vec::new(), cursor);
     verifier.mark_synced();
+}
+
+/// A feed read may take as long as a lookup: a half-open connection after a failover would
+/// otherwise hold the follower for the kernel's retransmission timeout (many minutes), and
+/// the replica would go stale without a single error to show for it.
+async fn bounded<T>(
+    verifier: &Verifier,
+    read: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    let limit = verifier.settings.lookup_timeout;
+    tokio::time::timeout(limit, read)
+        .await
+        .unwrap_or(Err(StoreError::TimedOut(limit)))
 }
 
 fn failed(e: &StoreError) {

@@ -33,7 +33,10 @@ impl VerifierTasks {
     pub async fn shutdown(self) {
         self.follower.abort();
         self.flusher.abort();
-        self.verifier.usage.flush(&*self.verifier.store).await;
+        self.verifier
+            .usage
+            .flush(&*self.verifier.store, self.verifier.settings.lookup_timeout)
+            .await;
     }
 }
 
@@ -43,7 +46,7 @@ async fn flush_usage(verifier: Arc<Verifier>, mut stop: watch::Receiver<bool>) {
         tokio::select! {
             _ = stop.changed() => return,
             _ = every.tick() => {
-                verifier.usage.flush(&*verifier.store).await;
+                verifier.usage.flush(&*verifier.store, verifier.settings.lookup_timeout).await;
             }
         }
     }

@@ -2,8 +2,9 @@
 //! batch at most once a second and on shutdown, so Verify itself never writes to the store.
 
 use super::cache::CachedKey;
-use crate::store::KeyUsage;
+use crate::store::{KeyUsage, StoreError};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Most keys written by one statement (two parameters each, far below both backends' limits),
 /// so a replica using up to this many keys a second writes one statement a second.
@@ -26,7 +27,9 @@ impl UsageLog {
     }
 
     /// Writes every pending use; failed batches are queued again for the next flush.
-    pub async fn flush(&self, store: &dyn KeyUsage) -> usize {
+    /// Each statement may take `limit`: a store that stopped answering must not hold the
+    /// flusher, or shutdown, past its grace period. Marks that were not written are kept.
+    pub async fn flush(&self, store: &dyn KeyUsage, limit: Duration) -> usize {
         let batch = match self.pending.lock() {
             Ok(mut pending) => std::mem::take(&mut *pending),
             Err(_) => return 0,
@@ -34,7 +37,11 @@ impl UsageLog {
         let mut written = 0;
         for chunk in batch.chunks(BATCH) {
             let uses: Vec<_> = chunk.iter().map(|k| k.take_use()).collect();
-            match store.touch_keys(&uses).await {
+            let touched = match tokio::time::timeout(limit, store.touch_keys(&uses)).await {
+                Ok(touched) => touched,
+                Err(_) => Err(StoreError::TimedOut(limit)),
+            };
+            match touched {
                 Ok(()) => written += uses.len(),
                 Err(e) => {
                     tracing::warn!(error = %e, keys = uses.len(), "flushing last_used_at failed; will retry");

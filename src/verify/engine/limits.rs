@@ -27,9 +27,11 @@ impl Verifier {
                 let Some(stored) = self.bounded(self.store.get_key(org, key)).await? else {
                     return Ok(None);
                 };
-                if generation == self.generation() {
-                    self.key_limits.insert(key, (org, stored.rate_limit));
-                }
+                self.cache_if_current(
+                    generation,
+                    || self.key_limits.insert(key, (org, stored.rate_limit)),
+                    || self.key_limits.invalidate(&key),
+                );
                 stored.rate_limit
             }
         };
@@ -72,9 +74,11 @@ impl Verifier {
         let generation = self.generation();
         let stored = self.bounded(self.store.get_org_rate_limit(org)).await?;
         let policy = stored.map(|own| own.unwrap_or(RateLimitPolicy::DEFAULT));
-        if generation == self.generation() {
-            self.org_limits.insert(org, policy);
-        }
+        self.cache_if_current(
+            generation,
+            || self.org_limits.insert(org, policy),
+            || self.org_limits.invalidate(&org),
+        );
         Ok(policy)
     }
 }

@@ -63,7 +63,10 @@ impl Verifier {
             }
         }
         let looked = self.load_key(hash).await;
-        if !joining && !matches!(looked, Ok(Looked::Unknown)) {
+        // Given back when the key was found or no lookup ran (the replica's lookup budget
+        // refused it); a timed-out or failed lookup keeps its charge, or a slow store would
+        // let one client's guesses through uncharged.
+        if !joining && matches!(looked, Ok(Looked::Found(_) | Looked::Throttled(_))) {
             self.flood.refund_client(client);
         }
         looked
@@ -136,12 +139,14 @@ impl Verifier {
             if found.is_some() {
                 self.flood.refund_lookup();
             }
-            if flight.started_at == self.generation() {
-                match found {
+            self.cache_if_current(
+                flight.started_at,
+                || match found {
                     Some(k) => self.keys.insert(hash, k.clone()),
                     None => self.keys.insert_unknown(hash),
-                }
-            }
+                },
+                || self.keys.remove(&hash),
+            );
         }
         self.land(hash, &flight);
         let _ = tx.send(Some(found));

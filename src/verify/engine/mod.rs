@@ -298,9 +298,11 @@ impl Verifier {
         let generation = self.generation();
         let configured = self.bounded(self.store.role_scopes(org)).await?;
         let scopes = Arc::new(RoleScopes::with(configured));
-        if generation == self.generation() {
-            self.tokens.role_scopes.insert(org, scopes.clone());
-        }
+        self.cache_if_current(
+            generation,
+            || self.tokens.role_scopes.insert(org, scopes.clone()),
+            || self.tokens.role_scopes.invalidate(&org),
+        );
         Ok(scopes)
     }
 
@@ -355,6 +357,19 @@ impl Verifier {
 
     fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
+    }
+
+    /// Caches what a store read that began at `generation` found, unless an invalidation ran
+    /// since. Checked again after the insert: an invalidation that landed between the first
+    /// check and the insert dropped entries before this one existed, so it is undone here.
+    fn cache_if_current(&self, generation: u64, insert: impl FnOnce(), undo: impl FnOnce()) {
+        if generation != self.generation() {
+            return;
+        }
+        insert();
+        if generation != self.generation() {
+            undo();
+        }
     }
 
     /// Marks an invalidation: bumped before the entry is dropped, so a store read that began
