@@ -126,16 +126,16 @@ pub fn grpc_span(req: &http::Request<()>) -> tracing::Span {
     span
 }
 
-/// The span of one HTTP forward-auth request: sampled as Verify is, `Span::none()` when not
-/// traced (no span at all: forward-auth is as hot as Verify).
+/// The span of one HTTP forward-auth request, `Span::none()` when not traced (no span at
+/// all: forward-auth is as hot as Verify). Sampled by the ratio alone: proxies pass the end
+/// client's headers on, so an incoming `traceparent` is the client's, and its sampled flag
+/// must not decide what this service exports. A sampled call continues a sampled parent's
+/// trace and starts its own otherwise.
 pub fn http_span(path: &str, headers: &http::HeaderMap) -> tracing::Span {
-    if !ENABLED.load(Ordering::Relaxed) {
+    if !ENABLED.load(Ordering::Relaxed) || !sampled(None) {
         return tracing::Span::none();
     }
-    let parent = incoming(headers);
-    if !sampled(parent.as_ref()) {
-        return tracing::Span::none();
-    }
+    let parent = incoming(headers).filter(|cx| cx.span().span_context().is_sampled());
     let span = tracing::info_span!(
         target: TARGET,
         "http",

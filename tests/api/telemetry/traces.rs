@@ -130,6 +130,15 @@ async fn an_admin_call_with_a_traceparent_is_exported_in_that_trace_and_verify_o
         .verify(with_traceparent(Request::new(verify_request()), sampled_verify, true))
         .await
         .expect("verify");
+    // Before the admin call, whose span ends later: once that one is in, this one would be.
+    let forward_auth_trace = "33333333333333333333333333333333";
+    let answer = reqwest::Client::new()
+        .get(format!("{}/v1/forward-auth", server.http))
+        .header("traceparent", format!("00-{forward_auth_trace}-00f067aa0ba902b7-01"))
+        .send()
+        .await
+        .expect("forward-auth answers");
+    assert_eq!(answer.status(), 401);
     let admin_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     server
         .keys()
@@ -140,22 +149,6 @@ async fn an_admin_call_with_a_traceparent_is_exported_in_that_trace_and_verify_o
         ))
         .await
         .expect("list keys");
-
-    let forward_auth_trace = "33333333333333333333333333333333";
-    let answer = reqwest::Client::new()
-        .get(format!("{}/v1/forward-auth", server.http))
-        .header("traceparent", format!("00-{forward_auth_trace}-00f067aa0ba902b7-01"))
-        .send()
-        .await
-        .expect("forward-auth answers");
-    assert_eq!(answer.status(), 401);
-
-    let forward_auth = collector.span_of_trace(forward_auth_trace).await;
-    assert_eq!(forward_auth.name, "/v1/forward-auth");
-    assert_eq!(
-        attribute(&forward_auth, "outcome").as_deref(),
-        Some("missing_credential")
-    );
 
     let admin = collector.span_of_trace(admin_trace).await;
     assert_eq!(admin.name, "gatekey.v1.KeyService/ListKeys");
@@ -176,6 +169,10 @@ async fn an_admin_call_with_a_traceparent_is_exported_in_that_trace_and_verify_o
         !collector.has_trace(unsampled_verify),
         "an unsampled caller's Verify is not traced"
     );
+    assert!(
+        !collector.has_trace(forward_auth_trace),
+        "an end client's sampled flag, passed on by its proxy, does not make forward-auth traced"
+    );
     let spans = collector.spans.lock().unwrap().clone();
     let verifies = spans.iter().filter(|s| s.name.ends_with("/Verify")).count();
     assert_eq!(verifies, 1, "with ratio 0, only the sampled caller's Verify is traced");
@@ -188,4 +185,44 @@ async fn an_admin_call_with_a_traceparent_is_exported_in_that_trace_and_verify_o
             );
         }
     }
+}
+
+#[tokio::test]
+async fn forward_auth_is_sampled_by_the_ratio_and_continues_only_a_sampled_trace() {
+    let collector = Collector::default();
+    let endpoint = collector.start().await;
+    let server = Server::start(&[
+        ("GATEKEY_OTLP_ENDPOINT", endpoint.as_str()),
+        ("GATEKEY_TRACE_SAMPLE_RATIO", "1"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ])
+    .await;
+    let forward_auth = |trace: &str, sampled: bool| {
+        let flags = if sampled { "01" } else { "00" };
+        reqwest::Client::new()
+            .get(format!("{}/v1/forward-auth", server.http))
+            .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-{flags}"))
+            .send()
+    };
+    let unsampled_parent = "55555555555555555555555555555555";
+    assert_eq!(
+        forward_auth(unsampled_parent, false).await.expect("answers").status(),
+        401
+    );
+    let sampled_parent = "44444444444444444444444444444444";
+    assert_eq!(forward_auth(sampled_parent, true).await.expect("answers").status(), 401);
+
+    let span = collector.span_of_trace(sampled_parent).await;
+    assert_eq!(span.name, "/v1/forward-auth");
+    assert_eq!(attribute(&span, "outcome").as_deref(), Some("missing_credential"));
+    let spans = collector.spans.lock().unwrap().clone();
+    assert_eq!(
+        spans.iter().filter(|s| s.name == "/v1/forward-auth").count(),
+        2,
+        "with ratio 1 both calls are traced"
+    );
+    assert!(
+        !collector.has_trace(unsampled_parent),
+        "an unsampled parent's trace is not continued: the call starts its own"
+    );
 }
