@@ -16,8 +16,11 @@ use std::time::Duration;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/mysql");
 
-/// How long a statement waits for a row lock before giving up (MySQL's default is 50 s).
-const LOCK_WAIT_SECS: u32 = 5;
+/// How long a statement waits for a row lock before giving up (MySQL's default is 50 s). Well
+/// below the admin store timeout (default 5 s): a write that got its lock only after the
+/// caller was answered `UNAVAILABLE` would still commit, and a rotation's new secret would be
+/// lost to its caller. Keep `admin_store_timeout_ms` above this on MySQL.
+const LOCK_WAIT_SECS: u32 = 2;
 
 /// The MySQL/MariaDB store.
 pub struct MySqlStore {
