@@ -146,7 +146,7 @@ fn path_or_unset(path: Option<&Path>) -> String {
 }
 
 /// Every certificate in `pem`; other sections (a key bundled in the file) are skipped.
-fn certificates(pem: &[u8], path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+pub fn certificates(pem: &[u8], path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
     CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow::anyhow!("{}: not a valid PEM certificate file: {e}", path.display()))

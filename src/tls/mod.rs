@@ -5,7 +5,7 @@
 //! reload applies to new handshakes while open connections keep the config they began with.
 
 mod acceptor;
-mod material;
+pub mod material;
 
 pub use acceptor::TlsListener;
 

@@ -114,3 +114,41 @@ async fn sighup_reloads_the_certificate_at_once() {
     // SIGHUP reloaded; it did not stop the server.
     assert_eq!(peer_cert(&tls_connect_alpn(&addr, &ca, b"h2").await), second.der);
 }
+
+#[tokio::test]
+async fn the_healthcheck_probes_a_tls_listener_trusting_only_the_servers_own_certificate() {
+    let pki = ServerPki::new();
+    let app = spawn_tls(&pki, false, &[]).await;
+    let http_addr = app.http_addr.trim_start_matches("https://").to_owned();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let probe = |cert: &std::path::Path| {
+        let mut cmd = gatekey(dir.path(), "");
+        cmd.arg("healthcheck")
+            .env("GATEKEY_HTTP_ADDR", &http_addr)
+            .env("GATEKEY_TLS_CERT", cert);
+        cmd
+    };
+
+    let healthy = run(probe(&pki.cert), "").await;
+    assert_eq!(healthy.code, 0, "{}", healthy.stderr);
+
+    let mut ready = probe(&pki.cert);
+    ready.arg("--ready");
+    let ready = run(ready, "").await;
+    assert_eq!(ready.code, 0, "{}", ready.stderr);
+
+    // Another certificate from the same CA is not the server's: refused.
+    let (other, _) = pki.write("other", &pki.ca.server(99));
+    let refused = run(probe(&other), "").await;
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(refused.stderr.contains("unhealthy"), "{}", refused.stderr);
+
+    // In the clear against a TLS listener: no answer counts as healthy.
+    let mut plain = gatekey(dir.path(), "");
+    plain
+        .arg("healthcheck")
+        .env("GATEKEY_HTTP_ADDR", &http_addr)
+        .env_remove("GATEKEY_TLS_CERT");
+    let plain = run(plain, "").await;
+    assert_eq!(plain.code, 1, "{}", plain.stderr);
+}

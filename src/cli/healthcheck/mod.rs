@@ -1,7 +1,11 @@
 //! `gatekey healthcheck`: asks the local server's HTTP listener whether it is up (or ready).
 //!
 //! Container images without a shell or curl (distroless) need the binary itself to probe
-//! the server for `HEALTHCHECK` and Compose's `service_healthy`.
+//! the server for `HEALTHCHECK` and Compose's `service_healthy`. With TLS on, every listener
+//! speaks TLS only, so the probe does too, trusting exactly the server's own certificate
+//! (`GATEKEY_TLS_CERT`, read like the server reads it): no CA bundle is needed in the image,
+//! and nothing else would be accepted. A listener that requires client certificates cannot
+//! be probed this way; probe with `tls_client_auth_http` at `optional` (the default).
 
 use clap::Args;
 use http_body_util::Empty;
@@ -9,8 +13,11 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+
+mod pinned;
 
 /// Flags of `gatekey healthcheck`.
 #[derive(Debug, Clone, Args)]
@@ -30,46 +37,72 @@ pub struct HealthcheckArgs {
     /// Give up after this many milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 2000)]
     timeout_ms: u64,
+    /// The server's TLS certificate (PEM): the probe then speaks https and trusts exactly
+    /// this certificate.
+    #[arg(long, value_name = "PATH", env = "GATEKEY_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
 }
 
 /// Exit 0 when the probe answers 2xx, 1 otherwise (refused, timed out, other status).
 pub async fn run(args: HealthcheckArgs) -> ExitCode {
-    let url = probe_url(args.http_addr, args.ready);
-    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
-    let uri = match url.parse::<hyper::Uri>() {
-        Ok(uri) => uri,
+    let target = probe_addr(args.http_addr);
+    let path = probe_path(args.ready);
+    let scheme = if args.tls_cert.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://{target}{path}");
+    let answer = probe(target, path, args.tls_cert.as_deref());
+    let limit = Duration::from_millis(args.timeout_ms);
+    let answer = tokio::time::timeout(limit, answer)
+        .await
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("did not answer within {} ms", args.timeout_ms)));
+    match answer {
+        Ok(status) if status.is_success() => ExitCode::SUCCESS,
+        Ok(status) => {
+            eprintln!("unhealthy: {url} answered {status}");
+            ExitCode::FAILURE
+        }
         Err(e) => {
-            eprintln!("error: bad probe url {url}: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let answer = tokio::time::timeout(Duration::from_millis(args.timeout_ms), client.get(uri));
-    match answer.await {
-        Ok(Ok(response)) if response.status().is_success() => ExitCode::SUCCESS,
-        Ok(Ok(response)) => {
-            eprintln!("unhealthy: {url} answered {}", response.status());
-            ExitCode::FAILURE
-        }
-        Ok(Err(e)) => {
-            eprintln!("unhealthy: {url}: {e}");
-            ExitCode::FAILURE
-        }
-        Err(_) => {
-            eprintln!("unhealthy: {url} did not answer within {} ms", args.timeout_ms);
+            eprintln!("unhealthy: {url}: {e:#}");
             ExitCode::FAILURE
         }
     }
 }
 
-/// The URL to probe: a server listening on every address is reached on loopback.
-fn probe_url(addr: SocketAddr, ready: bool) -> String {
+/// GETs `path` from `target`, over TLS trusting only `tls_cert` when given.
+async fn probe(
+    target: SocketAddr,
+    path: &str,
+    tls_cert: Option<&std::path::Path>,
+) -> anyhow::Result<hyper::StatusCode> {
+    match tls_cert {
+        Some(cert) => pinned::get(target, path, cert).await,
+        None => plain_get(format!("http://{target}{path}")).await,
+    }
+}
+
+/// GET `url` in the clear.
+async fn plain_get(url: String) -> anyhow::Result<hyper::StatusCode> {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let response = client.get(url.parse::<hyper::Uri>()?).await?;
+    Ok(response.status())
+}
+
+/// The address to probe: a server listening on every address is reached on loopback.
+fn probe_addr(addr: SocketAddr) -> SocketAddr {
     let ip = match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
         ip => ip,
     };
-    let path = if ready { "/readyz" } else { "/healthz" };
-    format!("http://{}{path}", SocketAddr::new(ip, addr.port()))
+    SocketAddr::new(ip, addr.port())
+}
+
+fn probe_path(ready: bool) -> &'static str {
+    if ready { "/readyz" } else { "/healthz" }
+}
+
+#[cfg(test)]
+fn probe_url(addr: SocketAddr, ready: bool) -> String {
+    format!("http://{}{}", probe_addr(addr), probe_path(ready))
 }
 
 #[cfg(test)]
@@ -84,6 +117,7 @@ mod tests {
             http_addr,
             ready,
             timeout_ms: 2000,
+            tls_cert: None,
         }
     }
 
