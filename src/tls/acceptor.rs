@@ -1,9 +1,11 @@
 //! The TLS accept loop: TCP connections are accepted at once and their handshakes run as
 //! tasks of their own, so a slow or silent client never holds up the next one.
 
+use crate::verify::flood::network;
 use arc_swap::ArcSwap;
 use rustls::ServerConfig;
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -15,12 +17,18 @@ use tokio_rustls::server::TlsStream;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Handshakes in progress at once; past it, accepting waits for one to finish.
 const MAX_HANDSHAKES: usize = 4096;
+/// Handshakes in progress at once from one client network (an IPv4 address or an IPv6 /64);
+/// past it its new connections are closed at once, so one host opening idle connections
+/// cannot take every slot above from everyone else.
+const MAX_HANDSHAKES_PER_CLIENT: usize = 64;
 
 /// A TCP listener whose connections come out with their TLS handshake done.
 pub struct TlsListener {
     tcp: TcpListener,
     config: Arc<ArcSwap<ServerConfig>>,
-    handshakes: JoinSet<Option<(TlsStream<TcpStream>, SocketAddr)>>,
+    handshakes: JoinSet<(SocketAddr, Option<TlsStream<TcpStream>>)>,
+    /// Handshakes in progress per client network; only the accept loop touches it.
+    per_client: HashMap<IpAddr, usize>,
     listener: &'static str,
 }
 
@@ -31,6 +39,7 @@ impl TlsListener {
             tcp,
             config,
             handshakes: JoinSet::new(),
+            per_client: HashMap::new(),
             listener,
         }
     }
@@ -41,29 +50,51 @@ impl TlsListener {
         loop {
             tokio::select! {
                 (tcp, peer) = axum::serve::Listener::accept(&mut self.tcp), if self.handshakes.len() < MAX_HANDSHAKES => {
+                    let in_progress = self.per_client.entry(network(peer.ip())).or_default();
+                    if *in_progress >= MAX_HANDSHAKES_PER_CLIENT {
+                        tracing::debug!(listener = self.listener, %peer, "too many TLS handshakes in progress from this client; closed");
+                        continue;
+                    }
+                    *in_progress += 1;
                     // Without it every small response waits for the client's delayed ACK.
                     let _ = tcp.set_nodelay(true);
                     let acceptor = TlsAcceptor::from(self.config.load_full());
                     let listener = self.listener;
                     self.handshakes.spawn(async move {
                         match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                            Ok(Ok(tls)) => Some((tls, peer)),
+                            Ok(Ok(tls)) => (peer, Some(tls)),
                             Ok(Err(e)) => {
                                 tracing::debug!(listener, %peer, error = %e, "TLS handshake failed");
-                                None
+                                (peer, None)
                             }
                             Err(_) => {
                                 tracing::debug!(listener, %peer, "TLS handshake timed out");
-                                None
+                                (peer, None)
                             }
                         }
                     });
                 }
                 Some(done) = self.handshakes.join_next(), if !self.handshakes.is_empty() => {
-                    if let Ok(Some(connection)) = done {
-                        return connection;
+                    // A handshake task only ends by returning (it never panics, and the set
+                    // is never aborted while the listener lives).
+                    if let Ok((peer, connection)) = done {
+                        self.finished(peer.ip());
+                        if let Some(tls) = connection {
+                            return (tls, peer);
+                        }
                     }
                 }
+            }
+        }
+    }
+
+    /// One handshake of `ip`'s network is over.
+    fn finished(&mut self, ip: IpAddr) {
+        let key = network(ip);
+        if let Some(n) = self.per_client.get_mut(&key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_client.remove(&key);
             }
         }
     }

@@ -201,6 +201,40 @@ async fn a_stalled_handshake_does_not_hold_up_other_clients() {
 }
 
 #[tokio::test]
+async fn one_client_cannot_hold_every_handshake_slot() {
+    let pki = ServerPki::new();
+    let app = spawn_tls(&pki, false, &[]).await;
+    let addr: std::net::SocketAddr = app.http_addr.trim_start_matches("https://").parse().expect("addr");
+    // 64 silent connections from 127.0.0.1: its whole share of handshakes in progress.
+    let mut silent = Vec::new();
+    for _ in 0..64 {
+        silent.push(TcpStream::connect(addr).await.expect("tcp"));
+    }
+    // The next one from the same address is closed at once, not held for the 10 s timeout.
+    let mut over = TcpStream::connect(addr).await.expect("tcp");
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(3), over.read(&mut byte))
+        .await
+        .expect("closed at once, not held");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    // Another client (127.0.0.2 is a network of its own) still gets its handshake.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.2:0".parse().expect("addr"))
+        .expect("bind 127.0.0.2");
+    let tcp = socket.connect(addr).await.expect("tcp from 127.0.0.2");
+    let mut tls = tokio::time::timeout(
+        Duration::from_secs(3),
+        rustls_client(&pki.ca.pem(), b"http/1.1").connect(ServerName::try_from("127.0.0.1").expect("name"), tcp),
+    )
+    .await
+    .expect("in time")
+    .expect("TLS handshake");
+    assert!(healthz_on(&mut tls).await.starts_with("HTTP/1.1 200"));
+    drop(silent);
+}
+
+#[tokio::test]
 async fn the_gateway_listener_admits_only_clients_with_a_certificate_from_the_client_ca() {
     let pki = ServerPki::new();
     let app = spawn_tls(&pki, true, &[]).await;
