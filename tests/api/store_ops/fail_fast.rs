@@ -5,6 +5,7 @@
 
 use crate::gateways::protocols::check_request;
 use crate::support::app::{Backend, Spawn, TestApp, assert_error, authed};
+use crate::support::counting_store::CountingStore;
 use crate::support::db;
 use crate::support::tcp_proxy::{Mode, TcpProxy, target_of};
 use crate::verify::{keyed, request, verify};
@@ -20,13 +21,7 @@ const PROMPT: Duration = Duration::from_secs(1);
 
 #[tokio::test]
 async fn a_slow_store_gets_unavailable_within_the_store_timeout_and_the_lookup_still_fills_the_cache() {
-    let app = Spawn::on(Backend::Sqlite)
-        .counting()
-        .set("store_timeout_ms", 150.into())
-        .start()
-        .await
-        .expect("app");
-    let store = app.counting.clone().expect("counting store");
+    let (app, store) = counted("store_timeout_ms", 150).await;
     let (_, warm, _) = keyed(&app, "acme", &[]).await;
     let (_, cold, _) = keyed(&app, "bravo", &[]).await;
     assert!(verify(&app, &warm, &[], "").await.allowed);
@@ -65,13 +60,7 @@ async fn a_slow_store_gets_unavailable_within_the_store_timeout_and_the_lookup_s
 
 #[tokio::test]
 async fn concurrent_callers_of_one_slow_key_share_one_lookup_and_each_gives_up_on_time() {
-    let app = Spawn::on(Backend::Sqlite)
-        .counting()
-        .set("store_timeout_ms", 150.into())
-        .start()
-        .await
-        .expect("app");
-    let store = app.counting.clone().expect("counting store");
+    let (app, store) = counted("store_timeout_ms", 150).await;
     let (_, cold, _) = keyed(&app, "acme", &[]).await;
     store.set_delay(Duration::from_millis(800));
     let before = store.count("find_key_by_hash");
@@ -91,13 +80,7 @@ async fn concurrent_callers_of_one_slow_key_share_one_lookup_and_each_gives_up_o
 
 #[tokio::test]
 async fn admin_calls_give_up_after_the_admin_store_timeout() {
-    let app = Spawn::on(Backend::Sqlite)
-        .counting()
-        .set("admin_store_timeout_ms", 300.into())
-        .start()
-        .await
-        .expect("app");
-    let store = app.counting.clone().expect("counting store");
+    let (app, store) = counted("admin_store_timeout_ms", 300).await;
     let org = app.org("acme").await;
     let list = || {
         let mut keys = app.keys();
@@ -192,4 +175,17 @@ async fn through_proxy(store_timeout_ms: u64) -> Option<(db::TestDb, TcpProxy, T
         .await
         .expect("app");
     Some((pg, proxy, app))
+}
+
+/// A server on SQLite behind the counting store (whose calls a test can delay), with one
+/// timeout setting.
+async fn counted(setting: &str, ms: u64) -> (TestApp, CountingStore) {
+    let app = Spawn::on(Backend::Sqlite)
+        .counting()
+        .set(setting, ms.into())
+        .start()
+        .await
+        .expect("app");
+    let store = app.counting.clone().expect("counting store");
+    (app, store)
 }
