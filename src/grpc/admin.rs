@@ -126,4 +126,40 @@ impl AdminService for AdminApi {
             scopes: scopes.to_strings(),
         }))
     }
+    // TODO(issue 9): placeholders while the lifecycle is built on branches.
+    async fn get_rate_limit(
+        &self,
+        _: Request<pb::GetRateLimitRequest>,
+    ) -> Result<Response<pb::GetRateLimitResponse>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+
+    async fn list_role_scopes(
+        &self,
+        _: Request<pb::ListRoleScopesRequest>,
+    ) -> Result<Response<pb::ListRoleScopesResponse>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+
+    async fn list_users(&self, _: Request<pb::ListUsersRequest>) -> Result<Response<pb::ListUsersResponse>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+
+    async fn set_user_role(
+        &self,
+        _: Request<pb::SetUserRoleRequest>,
+    ) -> Result<Response<pb::SetUserRoleResponse>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+
+    async fn remove_user(&self, _: Request<pb::RemoveUserRequest>) -> Result<Response<pb::RemoveUserResponse>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+
+    async fn delete_service_account(
+        &self,
+        _: Request<pb::DeleteServiceAccountRequest>,
+    ) -> Result<Response<pb::DeleteServiceAccountResponse>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
 }

@@ -124,4 +124,12 @@ impl AuthService for AuthApi {
         let response = super::verify::verify(&self.core.verifier, req.get_ref()).await?;
         Ok(Response::new(response))
     }
+
+    // TODO(issue 9): placeholder while the lifecycle is built on branches.
+    async fn change_password(
+        &self,
+        _: Request<crate::proto::v1::ChangePasswordRequest>,
+    ) -> Result<Response<crate::proto::v1::ChangePasswordResponse>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
 }

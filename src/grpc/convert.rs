@@ -154,6 +154,8 @@ pub fn api_key_to(k: &ApiKey, now: UnixMs) -> pb::ApiKey {
         created_by: k.created_by.to_string(),
         revoked_by: k.revoked_by.map(|a| a.to_string()).unwrap_or_default(),
         role: role_to(k.role) as i32,
+        pair_id: String::new(),
+        disabled_at: None,
     }
 }
 
@@ -174,6 +176,7 @@ pub fn user_to(u: &User) -> pb::User {
         email: u.email.clone(),
         role: role_to(u.role) as i32,
         created_at: Some(timestamp_to(u.created_at)),
+        last_login_at: None,
     }
 }
 
@@ -188,6 +191,7 @@ pub fn audit_event_to(e: &AuditEvent) -> pb::AuditEvent {
         client_ip: e.client_ip.clone(),
         occurred_at: Some(timestamp_to(e.occurred_at)),
         details: e.details.clone().into_iter().collect(),
+        actor_display: String::new(),
     }
 }
 

@@ -127,6 +127,9 @@ impl KeyService for KeyApi {
             new_key: Some(api_key_to(&issued.key, now)),
             secret: issued.secret.expose_secret().to_owned(),
             old_key: Some(api_key_to(&old, now)),
+            paired_new_key: None,
+            paired_secret: String::new(),
+            paired_old_key: None,
         }))
     }
 
@@ -142,5 +145,21 @@ impl KeyService for KeyApi {
         let caller = caller(&self.core, &req).await?;
         self.core.delete_key(&caller, key_id(&req.get_ref().key_id)?).await?;
         Ok(Response::new(pb::DeleteKeyResponse {}))
+    }
+
+    // TODO(issue 9): placeholders while the lifecycle is built on branches.
+    async fn disable_key(&self, _: Request<pb::DisableKeyRequest>) -> Result<Response<pb::DisableKeyResponse>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+
+    async fn enable_key(&self, _: Request<pb::EnableKeyRequest>) -> Result<Response<pb::EnableKeyResponse>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+
+    async fn issue_key_pair(
+        &self,
+        _: Request<pb::IssueKeyPairRequest>,
+    ) -> Result<Response<pb::IssueKeyPairResponse>, Status> {
+        Err(Status::unimplemented("not yet"))
     }
 }
