@@ -100,6 +100,8 @@ async fn build(dir: &tempfile::TempDir) -> anyhow::Result<(Arc<Core>, String)> {
         revoked_at: None,
         revoked_by: None,
         rotated_from: None,
+        pair_id: None,
+        disabled_at: None,
     };
     let new = NewKey {
         key,

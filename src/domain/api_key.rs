@@ -2,7 +2,7 @@
 
 use super::audit::Actor;
 use super::fields::{KeyName, Metadata};
-use super::ids::{KeyId, OrgId, ServiceAccountId};
+use super::ids::{KeyId, KeyPairId, OrgId, ServiceAccountId};
 use super::ip::IpAllowlist;
 use super::key_format::{Environment, KeyKind};
 use super::rate_limit::RateLimitPolicy;
@@ -16,14 +16,28 @@ pub enum KeyStatus {
     Active,
     Expired,
     Revoked,
+    /// Suspended until enabled again; unlike revocation, reversible.
+    Disabled,
 }
 
-/// Revoked wins over expired; a key is expired from the millisecond `now >= expires_at`.
-pub fn key_status(revoked_at: Option<UnixMs>, expires_at: Option<UnixMs>, now: UnixMs) -> KeyStatus {
-    if revoked_at.is_some() {
+/// The timestamps a key's status is derived from.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeyTimes {
+    pub revoked_at: Option<UnixMs>,
+    pub expires_at: Option<UnixMs>,
+    pub disabled_at: Option<UnixMs>,
+}
+
+/// Revoked wins over expired, expired over disabled: the permanent end is what an admin needs
+/// to see, and enabling a revoked or expired key would not bring it back. A key is expired from
+/// the millisecond `now >= expires_at`.
+pub fn key_status(t: KeyTimes, now: UnixMs) -> KeyStatus {
+    if t.revoked_at.is_some() {
         KeyStatus::Revoked
-    } else if expires_at.is_some_and(|exp| now >= exp) {
+    } else if t.expires_at.is_some_and(|exp| now >= exp) {
         KeyStatus::Expired
+    } else if t.disabled_at.is_some() {
+        KeyStatus::Disabled
     } else {
         KeyStatus::Active
     }
@@ -52,12 +66,23 @@ pub struct ApiKey {
     pub revoked_at: Option<UnixMs>,
     pub revoked_by: Option<Actor>,
     pub rotated_from: Option<KeyId>,
+    /// The pair this key was issued in (`IssueKeyPair`), kept across rotations.
+    pub pair_id: Option<KeyPairId>,
+    /// Set while the key is disabled.
+    pub disabled_at: Option<UnixMs>,
 }
 
 impl ApiKey {
-    /// Revoked wins over expired; a key is expired from the millisecond `now >= expires_at`.
+    /// See [`key_status`]: revoked > expired > disabled > active.
     pub fn status(&self, now: UnixMs) -> KeyStatus {
-        key_status(self.revoked_at, self.expires_at, now)
+        key_status(
+            KeyTimes {
+                revoked_at: self.revoked_at,
+                expires_at: self.expires_at,
+                disabled_at: self.disabled_at,
+            },
+            now,
+        )
     }
 
     /// `sk_live_AbCd`: enough to recognise a key in logs and audit events, useless to an attacker.
@@ -74,11 +99,24 @@ pub struct NewKey {
     pub pepper_version: i32,
 }
 
+/// One key's rotation, as the store performs it: `old` is replaced by `new`, and ends at once
+/// (`old_expires_at` is `None`) or at `old_expires_at`.
+#[derive(Debug, Clone)]
+pub struct KeyRotation {
+    pub old: KeyId,
+    pub new: NewKey,
+    pub old_expires_at: Option<UnixMs>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn key(expires_at: Option<i64>, revoked_at: Option<i64>) -> ApiKey {
+        disabled(expires_at, revoked_at, None)
+    }
+
+    fn disabled(expires_at: Option<i64>, revoked_at: Option<i64>, disabled_at: Option<i64>) -> ApiKey {
         ApiKey {
             id: KeyId::generate(),
             org_id: OrgId::generate(),
@@ -100,6 +138,8 @@ mod tests {
             revoked_at: revoked_at.map(UnixMs),
             revoked_by: None,
             rotated_from: None,
+            pair_id: None,
+            disabled_at: disabled_at.map(UnixMs),
         }
     }
 
@@ -115,5 +155,13 @@ mod tests {
     fn revoked_wins_over_expired() {
         assert_eq!(key(Some(10), Some(5)).status(UnixMs(20)), KeyStatus::Revoked);
         assert_eq!(key(None, None).status(UnixMs(i64::MAX)), KeyStatus::Active);
+    }
+
+    #[test]
+    fn disabled_shows_only_on_a_key_that_is_neither_revoked_nor_expired() {
+        assert_eq!(disabled(None, None, Some(1)).status(UnixMs(5)), KeyStatus::Disabled);
+        assert_eq!(disabled(Some(3), None, Some(1)).status(UnixMs(5)), KeyStatus::Expired);
+        assert_eq!(disabled(None, Some(2), Some(1)).status(UnixMs(5)), KeyStatus::Revoked);
+        assert_eq!(disabled(Some(9), None, Some(1)).status(UnixMs(5)), KeyStatus::Disabled);
     }
 }

@@ -57,6 +57,8 @@ pub mod action {
     pub const KEY_ROTATED: &str = "service_account.key_rotated";
     pub const KEY_REVOKED: &str = "service_account.key_revoked";
     pub const KEY_DELETED: &str = "service_account.key_deleted";
+    pub const KEY_DISABLED: &str = "service_account.key_disabled";
+    pub const KEY_ENABLED: &str = "service_account.key_enabled";
     pub const KEY_RATE_LIMIT_SET: &str = "service_account.key_rate_limit_set";
     pub const ORG_RATE_LIMIT_SET: &str = "org.rate_limit_set";
     pub const ROLE_SCOPES_SET: &str = "org.role_scopes_set";

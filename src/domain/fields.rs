@@ -61,7 +61,29 @@ impl KeyName {
     pub fn from_store(name: String) -> Self {
         KeyName(name)
     }
+
+    /// The names of a pair's keys, `<name> (publishable)` and `<name> (secret)`. The base name
+    /// is refused when a suffixed name would pass 32 characters: cutting it would give two
+    /// pairs names nobody chose.
+    pub fn pair(field: &str, raw: &str) -> Result<(KeyName, KeyName), FieldViolation> {
+        let base = Self::parse(field, raw)?;
+        let longest = PAIR_SUFFIXES.iter().map(|s| s.chars().count()).max().unwrap_or(0);
+        let most = MAX_KEY_NAME.saturating_sub(longest);
+        if base.0.chars().count() > most {
+            return Err(FieldViolation::new(
+                field,
+                format!(
+                    "at most {most} characters for a key pair (each key's name gets ` (publishable)` or ` (secret)`)"
+                ),
+            ));
+        }
+        let [publishable, secret] = PAIR_SUFFIXES.map(|suffix| KeyName(format!("{}{suffix}", base.0)));
+        Ok((publishable, secret))
+    }
 }
+
+/// What a pair's key names add to the requested name: publishable, then secret.
+const PAIR_SUFFIXES: [&str; 2] = [" (publishable)", " (secret)"];
 
 /// An org or service-account name: 1-64 characters, trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,6 +227,16 @@ mod tests {
         assert!(KeyName::parse("name", &"é".repeat(33)).is_err());
         assert!(KeyName::parse("name", "   ").is_err());
         assert!(KeyName::parse("name", "a\0b").is_err());
+    }
+
+    #[test]
+    fn pair_names_carry_their_kind_and_stay_within_32_characters() {
+        let (pk, sk) = KeyName::pair("name", " shop ").expect("ok");
+        assert_eq!((pk.as_str(), sk.as_str()), ("shop (publishable)", "shop (secret)"));
+        let (longest, _) = KeyName::pair("name", &"x".repeat(18)).expect("ok");
+        assert_eq!(longest.as_str().chars().count(), 32);
+        let err = KeyName::pair("name", &"x".repeat(19)).expect_err("too long");
+        assert_eq!(err.field, "name");
     }
 
     #[test]

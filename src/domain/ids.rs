@@ -48,6 +48,10 @@ id_type!(
     KeyId
 );
 id_type!(
+    /// A publishable and a secret key issued together (`IssueKeyPair`).
+    KeyPairId
+);
+id_type!(
     /// A login session, shared by every token of one login.
     SessionId
 );

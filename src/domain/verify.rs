@@ -21,6 +21,8 @@ pub enum VerifyReason {
     InsufficientScope,
     RateLimited,
     SessionRevoked,
+    /// The key is disabled (suspended) until an admin enables it again.
+    Disabled,
 }
 
 impl VerifyReason {
@@ -33,7 +35,8 @@ impl VerifyReason {
             | VerifyReason::InvalidCredential
             | VerifyReason::Expired
             | VerifyReason::Revoked
-            | VerifyReason::SessionRevoked => 401,
+            | VerifyReason::SessionRevoked
+            | VerifyReason::Disabled => 401,
             VerifyReason::IpNotAllowed | VerifyReason::InsufficientScope => 403,
             VerifyReason::RateLimited => 429,
         }
@@ -50,10 +53,11 @@ impl VerifyReason {
             VerifyReason::InsufficientScope => "insufficient_scope",
             VerifyReason::RateLimited => "rate_limited",
             VerifyReason::SessionRevoked => "session_revoked",
+            VerifyReason::Disabled => "disabled",
         }
     }
 
-    pub const ALL: [VerifyReason; 9] = [
+    pub const ALL: [VerifyReason; 10] = [
         VerifyReason::Ok,
         VerifyReason::MissingCredential,
         VerifyReason::InvalidCredential,
@@ -63,6 +67,7 @@ impl VerifyReason {
         VerifyReason::InsufficientScope,
         VerifyReason::RateLimited,
         VerifyReason::SessionRevoked,
+        VerifyReason::Disabled,
     ];
 }
 
@@ -123,7 +128,8 @@ fn covers(granted: &Scopes, kind: Option<KeyKind>, req: &Scope) -> bool {
     !write_on_publishable && granted.grants(req.as_str())
 }
 
-/// The rules for an API key before the rate limit, in order: revoked, expired, IP, scopes.
+/// The rules for an API key before the rate limit, in order: revoked, expired, disabled, IP,
+/// scopes.
 pub fn check_key(
     status: KeyStatus,
     allowlist: &IpAllowlist,
@@ -135,6 +141,7 @@ pub fn check_key(
     match status {
         KeyStatus::Revoked => return Err(VerifyReason::Revoked),
         KeyStatus::Expired => return Err(VerifyReason::Expired),
+        KeyStatus::Disabled => return Err(VerifyReason::Disabled),
         KeyStatus::Active => {}
     }
     if !allowlist.allows(client_ip) {
@@ -171,6 +178,10 @@ mod tests {
             check_key(KeyStatus::Expired, &any, None, KeyKind::Secret, &s, &none),
             Err(VerifyReason::Expired)
         );
+        assert_eq!(
+            check_key(KeyStatus::Disabled, &any, None, KeyKind::Secret, &s, &none),
+            Err(VerifyReason::Disabled)
+        );
         let only = IpAllowlist::parse("ip", &["10.0.0.0/8".into()]).expect("valid");
         assert_eq!(
             check_key(KeyStatus::Active, &only, None, KeyKind::Secret, &s, &none),
@@ -202,5 +213,6 @@ mod tests {
         assert_eq!(VerifyReason::RateLimited.http_status(), 429);
         assert_eq!(VerifyReason::IpNotAllowed.http_status(), 403);
         assert_eq!(VerifyReason::SessionRevoked.http_status(), 401);
+        assert_eq!(VerifyReason::Disabled.http_status(), 401);
     }
 }

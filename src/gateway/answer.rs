@@ -62,7 +62,8 @@ impl Answer {
             VerifyReason::InvalidCredential
             | VerifyReason::Expired
             | VerifyReason::Revoked
-            | VerifyReason::SessionRevoked => {
+            | VerifyReason::SessionRevoked
+            | VerifyReason::Disabled => {
                 let challenge = if presented {
                     "Bearer error=\"invalid_token\""
                 } else {
@@ -162,6 +163,7 @@ pub fn code(reason: VerifyReason) -> &'static str {
         VerifyReason::Expired => "EXPIRED",
         VerifyReason::Revoked => "REVOKED",
         VerifyReason::SessionRevoked => "SESSION_REVOKED",
+        VerifyReason::Disabled => "DISABLED",
         VerifyReason::IpNotAllowed => "IP_NOT_ALLOWED",
         VerifyReason::InsufficientScope => "INSUFFICIENT_SCOPE",
         VerifyReason::RateLimited => "RATE_LIMITED",
@@ -178,6 +180,7 @@ fn message(reason: VerifyReason) -> &'static str {
         VerifyReason::Expired => "the credential has expired",
         VerifyReason::Revoked => "the credential has been revoked",
         VerifyReason::SessionRevoked => "the session of this token has ended; log in again",
+        VerifyReason::Disabled => "the credential is disabled; an admin can enable it again",
         VerifyReason::IpNotAllowed => "this credential may not be used from this address",
         VerifyReason::InsufficientScope => "the credential lacks a scope this route requires",
         VerifyReason::RateLimited => "rate limit exceeded; retry after the given time",

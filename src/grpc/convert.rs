@@ -120,6 +120,7 @@ fn status_to(s: KeyStatus) -> pb::KeyStatus {
         KeyStatus::Active => pb::KeyStatus::Active,
         KeyStatus::Expired => pb::KeyStatus::Expired,
         KeyStatus::Revoked => pb::KeyStatus::Revoked,
+        KeyStatus::Disabled => pb::KeyStatus::Disabled,
     }
 }
 
@@ -154,8 +155,8 @@ pub fn api_key_to(k: &ApiKey, now: UnixMs) -> pb::ApiKey {
         created_by: k.created_by.to_string(),
         revoked_by: k.revoked_by.map(|a| a.to_string()).unwrap_or_default(),
         role: role_to(k.role) as i32,
-        pair_id: String::new(),
-        disabled_at: None,
+        pair_id: k.pair_id.map(|p| p.to_string()).unwrap_or_default(),
+        disabled_at: k.disabled_at.map(timestamp_to),
     }
 }
 

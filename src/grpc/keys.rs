@@ -6,9 +6,11 @@ use crate::domain::fields::{KeyName, Metadata};
 use crate::domain::ids::{KeyId, ServiceAccountId};
 use crate::domain::ip::IpAllowlist;
 use crate::domain::scope::Scopes;
+use crate::domain::time::UnixMs;
 use crate::proto::v1 as pb;
 use crate::proto::v1::key_service_server::KeyService;
-use crate::service::keys::IssueKeyInput;
+use crate::service::key_pairs::IssueKeyPairInput;
+use crate::service::keys::{IssueKeyInput, Rotated};
 use crate::service::paging::{next_token, page_request};
 use crate::service::{Core, ServiceError};
 use secrecy::ExposeSecret;
@@ -68,6 +70,57 @@ fn issue_input(r: pb::IssueKeyRequest) -> Result<IssueKeyInput, ServiceError> {
     v.finish(input)
 }
 
+fn issue_pair_input(r: pb::IssueKeyPairRequest) -> Result<IssueKeyPairInput, ServiceError> {
+    let mut v = Violations::default();
+    let service_account_id = v.check(ServiceAccountId::parse("service_account_id", &r.service_account_id));
+    let names = v.check(KeyName::pair("name", &r.name));
+    let environment = v.check(convert::environment_from(r.environment));
+    let scopes = v.check(Scopes::parse("scopes", &r.scopes));
+    let publishable_scopes = v.check(Scopes::parse("publishable_scopes", &r.publishable_scopes));
+    let ip_allowlist = v.check(IpAllowlist::parse("ip_allowlist", &r.ip_allowlist));
+    let expires_at = v.check(
+        r.expires_at
+            .as_ref()
+            .map(|t| convert::timestamp_from("expires_at", t))
+            .transpose(),
+    );
+    let rate_limit = v.check(
+        r.rate_limit
+            .as_ref()
+            .map(|p| convert::policy_from("rate_limit", p))
+            .transpose(),
+    );
+    let metadata = v.check(Metadata::parse("metadata", r.metadata.iter()));
+    let input = (|| {
+        let (publishable_name, secret_name) = names?;
+        Some(IssueKeyPairInput {
+            service_account_id: service_account_id?,
+            publishable_name,
+            secret_name,
+            environment: environment?,
+            scopes: scopes?,
+            publishable_scopes: publishable_scopes?,
+            ip_allowlist: ip_allowlist?,
+            expires_at: expires_at?,
+            rate_limit: rate_limit?,
+            metadata: metadata?,
+        })
+    })();
+    v.finish(input)
+}
+
+/// The new and old key of a rotation, and the new secret, as RotateKeyResponse fields.
+fn rotated_to(r: Option<&Rotated>, now: UnixMs) -> (Option<pb::ApiKey>, String, Option<pb::ApiKey>) {
+    match r {
+        Some(r) => (
+            Some(api_key_to(&r.new.key, now)),
+            r.new.secret.expose_secret().to_owned(),
+            Some(api_key_to(&r.old, now)),
+        ),
+        None => (None, String::new(), None),
+    }
+}
+
 #[tonic::async_trait]
 impl KeyService for KeyApi {
     async fn issue_key(&self, req: Request<pb::IssueKeyRequest>) -> Result<Response<pb::IssueKeyResponse>, Status> {
@@ -121,15 +174,17 @@ impl KeyService for KeyApi {
                 .map(|g| g.unwrap_or(Duration::ZERO)),
         );
         let (id, grace) = v.finish(id.zip(grace))?;
-        let (issued, old) = self.core.rotate_key(&caller, id, grace).await?;
+        let done = self.core.rotate_key(&caller, id, grace).await?;
         let now = self.core.clock.now();
+        let (new_key, secret, old_key) = rotated_to(Some(&done.key), now);
+        let (paired_new_key, paired_secret, paired_old_key) = rotated_to(done.paired.as_ref(), now);
         Ok(Response::new(pb::RotateKeyResponse {
-            new_key: Some(api_key_to(&issued.key, now)),
-            secret: issued.secret.expose_secret().to_owned(),
-            old_key: Some(api_key_to(&old, now)),
-            paired_new_key: None,
-            paired_secret: String::new(),
-            paired_old_key: None,
+            new_key,
+            secret,
+            old_key,
+            paired_new_key,
+            paired_secret,
+            paired_old_key,
         }))
     }
 
@@ -147,19 +202,39 @@ impl KeyService for KeyApi {
         Ok(Response::new(pb::DeleteKeyResponse {}))
     }
 
-    // TODO(issue 9): placeholders while the lifecycle is built on branches.
-    async fn disable_key(&self, _: Request<pb::DisableKeyRequest>) -> Result<Response<pb::DisableKeyResponse>, Status> {
-        Err(Status::unimplemented("not yet"))
+    async fn disable_key(
+        &self,
+        req: Request<pb::DisableKeyRequest>,
+    ) -> Result<Response<pb::DisableKeyResponse>, Status> {
+        let caller = caller(&self.core, &req).await?;
+        let key = self.core.disable_key(&caller, key_id(&req.get_ref().key_id)?).await?;
+        Ok(Response::new(pb::DisableKeyResponse {
+            key: Some(api_key_to(&key, self.core.clock.now())),
+        }))
     }
 
-    async fn enable_key(&self, _: Request<pb::EnableKeyRequest>) -> Result<Response<pb::EnableKeyResponse>, Status> {
-        Err(Status::unimplemented("not yet"))
+    async fn enable_key(&self, req: Request<pb::EnableKeyRequest>) -> Result<Response<pb::EnableKeyResponse>, Status> {
+        let caller = caller(&self.core, &req).await?;
+        let key = self.core.enable_key(&caller, key_id(&req.get_ref().key_id)?).await?;
+        Ok(Response::new(pb::EnableKeyResponse {
+            key: Some(api_key_to(&key, self.core.clock.now())),
+        }))
     }
 
     async fn issue_key_pair(
         &self,
-        _: Request<pb::IssueKeyPairRequest>,
+        req: Request<pb::IssueKeyPairRequest>,
     ) -> Result<Response<pb::IssueKeyPairResponse>, Status> {
-        Err(Status::unimplemented("not yet"))
+        let caller = caller(&self.core, &req).await?;
+        let input = issue_pair_input(req.into_inner())?;
+        let pair = self.core.issue_key_pair(&caller, input).await?;
+        let now = self.core.clock.now();
+        Ok(Response::new(pb::IssueKeyPairResponse {
+            pair_id: pair.pair_id.to_string(),
+            publishable_key: Some(api_key_to(&pair.publishable.key, now)),
+            publishable_secret: pair.publishable.secret.expose_secret().to_owned(),
+            secret_key: Some(api_key_to(&pair.secret.key, now)),
+            secret: pair.secret.secret.expose_secret().to_owned(),
+        }))
     }
 }

@@ -22,6 +22,7 @@ fn auth_reason(f: AuthFailure) -> (&'static str, &'static str) {
         AuthFailure::InvalidCredential => ("INVALID_CREDENTIAL", "the credential is not valid"),
         AuthFailure::CredentialExpired => ("CREDENTIAL_EXPIRED", "the credential has expired"),
         AuthFailure::CredentialRevoked => ("CREDENTIAL_REVOKED", "the credential has been revoked"),
+        AuthFailure::CredentialDisabled => ("CREDENTIAL_DISABLED", "the credential is disabled"),
         AuthFailure::SessionRevoked => ("SESSION_REVOKED", "the session has been revoked"),
         AuthFailure::InvalidCredentials => ("INVALID_CREDENTIALS", "email or password is incorrect"),
         AuthFailure::InvalidRefreshToken => ("INVALID_REFRESH_TOKEN", "the refresh token is not valid"),
@@ -60,7 +61,11 @@ fn conflict_reason(field: Taken) -> &'static str {
 fn precondition_reason(p: Precondition) -> (&'static str, &'static str) {
     match p {
         Precondition::KeyNotRevoked => ("KEY_NOT_REVOKED", "only a revoked key can be deleted"),
-        Precondition::KeyNotRotatable => ("KEY_NOT_ROTATABLE", "the key is revoked, expired or already rotated"),
+        Precondition::KeyNotRotatable => (
+            "KEY_NOT_ROTATABLE",
+            "the key (or the other key of its pair) is revoked, expired, disabled or already rotated",
+        ),
+        Precondition::KeyRevoked => ("KEY_REVOKED", "the key is revoked; it cannot be disabled or enabled"),
     }
 }
 

@@ -68,6 +68,7 @@ fn reason_to(r: VerifyReason) -> pb::VerifyReason {
         VerifyReason::InsufficientScope => pb::VerifyReason::InsufficientScope,
         VerifyReason::RateLimited => pb::VerifyReason::RateLimited,
         VerifyReason::SessionRevoked => pb::VerifyReason::SessionRevoked,
+        VerifyReason::Disabled => pb::VerifyReason::Disabled,
     }
 }
 

@@ -53,6 +53,7 @@ impl<'a> Authenticator<'a> {
         match key.status(self.core.clock.now()) {
             KeyStatus::Revoked => Err(ServiceError::Unauthenticated(AuthFailure::CredentialRevoked)),
             KeyStatus::Expired => Err(ServiceError::Unauthenticated(AuthFailure::CredentialExpired)),
+            KeyStatus::Disabled => Err(ServiceError::Unauthenticated(AuthFailure::CredentialDisabled)),
             KeyStatus::Active => Ok(CallerIdentity::Key {
                 id: key.id,
                 org: key.org_id,

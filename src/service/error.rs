@@ -11,6 +11,8 @@ pub enum AuthFailure {
     InvalidCredential,
     CredentialExpired,
     CredentialRevoked,
+    /// An API key that is disabled (suspended) until enabled again.
+    CredentialDisabled,
     SessionRevoked,
     /// Login: unknown email or wrong password, deliberately indistinguishable.
     InvalidCredentials,

@@ -1,17 +1,18 @@
-//! The API-key lifecycle: issue, list, get, rotate, revoke, delete.
+//! The API-key lifecycle: issue, list, get, rotate, revoke, disable, enable, delete. Pairs are
+//! in `key_pairs`.
 
 use super::{Caller, CallerIdentity, Core, Resource, ServiceError, ServiceResult};
 use crate::domain::FieldViolation;
-use crate::domain::api_key::{ApiKey, NewKey};
+use crate::domain::api_key::{ApiKey, KeyRotation, NewKey};
 use crate::domain::fields::{KeyName, Metadata};
-use crate::domain::ids::{KeyId, ServiceAccountId};
+use crate::domain::ids::{KeyId, KeyPairId, ServiceAccountId};
 use crate::domain::ip::IpAllowlist;
 use crate::domain::key_format::{self, Environment, KeyKind};
 use crate::domain::rate_limit::RateLimitPolicy;
 use crate::domain::scope::Scopes;
 use crate::domain::time::UnixMs;
 use crate::service::Denial;
-use crate::store::{Page, PageRequest};
+use crate::store::{Page, PageRequest, ServiceAccount};
 use secrecy::SecretString;
 use std::time::Duration;
 
@@ -44,31 +45,81 @@ impl std::fmt::Debug for IssuedKey {
     }
 }
 
+/// A rotated key: its replacement (with the secret) and the old key as it now stands.
+#[derive(Debug)]
+pub struct Rotated {
+    pub new: IssuedKey,
+    pub old: ApiKey,
+}
+
+/// What RotateKey did: the key asked for, and the other key of its pair when it was rotated
+/// with it.
+#[derive(Debug)]
+pub struct RotatedKeys {
+    pub key: Rotated,
+    pub paired: Option<Rotated>,
+}
+
+/// A publishable key carries read scopes only; `field` names the request field that holds them.
+pub(super) fn check_publishable_scopes(field: &str, scopes: &Scopes) -> Result<(), FieldViolation> {
+    if scopes.all_read_only() {
+        return Ok(());
+    }
+    Err(FieldViolation::new(
+        field,
+        "a publishable key may carry only read scopes (ending in `.read` or `:read`)",
+    ))
+}
+
 impl Core {
     pub async fn issue_key(&self, caller: &Caller, input: IssueKeyInput) -> ServiceResult<IssuedKey> {
         caller.principal.require_admin()?;
-        let org = caller.principal.org();
         let now = self.clock.now();
-        if input.kind == KeyKind::Publishable && !input.scopes.all_read_only() {
-            return Err(FieldViolation::new(
-                "scopes",
-                "a publishable key may carry only read scopes (ending in `.read` or `:read`)",
-            )
-            .into());
+        if input.kind == KeyKind::Publishable {
+            check_publishable_scopes("scopes", &input.scopes)?;
         }
-        if input.expires_at.is_some_and(|t| t <= now) {
+        let sa = self
+            .issuing_account(caller, input.service_account_id, input.expires_at)
+            .await?;
+        let (new, secret) = self.prepare_key(caller, &sa, input, None, now);
+        self.store.insert_key(&caller.audit(now), &new).await?;
+        tracing::info!(key_id = %new.key.id, key_prefix = %new.key.display_prefix(), "issued API key");
+        Ok(IssuedKey { key: new.key, secret })
+    }
+
+    /// The service account a new key is issued for, once the expiry is known to be in the
+    /// future and the caller may grant the account's role.
+    pub(super) async fn issuing_account(
+        &self,
+        caller: &Caller,
+        id: ServiceAccountId,
+        expires_at: Option<UnixMs>,
+    ) -> ServiceResult<ServiceAccount> {
+        if expires_at.is_some_and(|t| t <= self.clock.now()) {
             return Err(FieldViolation::new("expires_at", "must be in the future").into());
         }
         let sa = self
             .store
-            .get_service_account(org, input.service_account_id)
+            .get_service_account(caller.principal.org(), id)
             .await?
             .ok_or(ServiceError::NotFound(Resource::ServiceAccount))?;
         caller.principal.require_can_grant(sa.role)?;
+        Ok(sa)
+    }
+
+    /// A new key of `sa` as `input` describes it, with its secret; nothing is stored yet.
+    pub(super) fn prepare_key(
+        &self,
+        caller: &Caller,
+        sa: &ServiceAccount,
+        input: IssueKeyInput,
+        pair_id: Option<KeyPairId>,
+        now: UnixMs,
+    ) -> (NewKey, SecretString) {
         let generated = key_format::generate(input.kind, input.environment);
         let key = ApiKey {
             id: KeyId::generate(),
-            org_id: org,
+            org_id: sa.org_id,
             service_account_id: sa.id,
             name: input.name,
             kind: input.kind,
@@ -87,14 +138,10 @@ impl Core {
             revoked_at: None,
             revoked_by: None,
             rotated_from: None,
+            pair_id,
+            disabled_at: None,
         };
-        let new = self.new_key(key, &generated);
-        self.store.insert_key(&caller.audit(now), &new).await?;
-        tracing::info!(key_id = %new.key.id, key_prefix = %new.key.display_prefix(), "issued API key");
-        Ok(IssuedKey {
-            key: new.key,
-            secret: generated.secret().clone(),
-        })
+        (self.new_key(key, &generated), generated.secret().clone())
     }
 
     fn new_key(&self, key: ApiKey, generated: &key_format::ParsedKey) -> NewKey {
@@ -138,8 +185,11 @@ impl Core {
     }
 
     /// Issues a replacement that copies the old key's policy, and retires the old key at once
-    /// (`grace` zero) or at `now + grace`, never later than its own expiry.
-    pub async fn rotate_key(&self, caller: &Caller, id: KeyId, grace: Duration) -> ServiceResult<(IssuedKey, ApiKey)> {
+    /// (`grace` zero) or at `now + grace`, never later than its own expiry. A key of a pair is
+    /// rotated with the other key of its pair, in one transaction, unless that one is revoked
+    /// or expired; a disabled key, or one whose partner is disabled, is not rotatable (the
+    /// replacement would silently lift the suspension).
+    pub async fn rotate_key(&self, caller: &Caller, id: KeyId, grace: Duration) -> ServiceResult<RotatedKeys> {
         caller.principal.require_admin()?;
         if grace > MAX_GRACE {
             return Err(FieldViolation::new("grace_period", "must be at most 30 days").into());
@@ -151,6 +201,59 @@ impl Core {
             .await?
             .ok_or(ServiceError::NotFound(Resource::Key))?;
         caller.principal.require_can_grant(old.role)?;
+        let partner = match old.pair_id {
+            Some(pair) => self.pair_partner(&old, pair).await?,
+            None => None,
+        };
+        let (rotation, secret) = self.replacement(caller, &old, grace, now);
+        let ctx = caller.audit(now);
+        let done = match partner {
+            None => {
+                let (new, old) = self
+                    .store
+                    .rotate_key(&ctx, id, &rotation.new, rotation.old_expires_at)
+                    .await
+                    .map_err(ServiceError::from_store(Resource::Key))?;
+                RotatedKeys {
+                    key: Rotated {
+                        new: IssuedKey { key: new, secret },
+                        old,
+                    },
+                    paired: None,
+                }
+            }
+            Some(partner) => {
+                let (paired_rotation, paired_secret) = self.replacement(caller, &partner, grace, now);
+                let [(new, old), (paired_new, paired_old)] = self
+                    .store
+                    .rotate_key_pair(&ctx, &rotation, &paired_rotation)
+                    .await
+                    .map_err(ServiceError::from_store(Resource::Key))?;
+                RotatedKeys {
+                    key: Rotated {
+                        new: IssuedKey { key: new, secret },
+                        old,
+                    },
+                    paired: Some(Rotated {
+                        new: IssuedKey {
+                            key: paired_new,
+                            secret: paired_secret,
+                        },
+                        old: paired_old,
+                    }),
+                }
+            }
+        };
+        for r in std::iter::once(&done.key).chain(&done.paired) {
+            self.verifier.forget_key(r.old.id);
+            tracing::info!(old_key_id = %r.old.id, new_key_id = %r.new.key.id, "rotated API key");
+        }
+        Ok(done)
+    }
+
+    /// The replacement of `old` (same policy, pair and service account, a new secret) and how
+    /// `old` ends.
+    fn replacement(&self, caller: &Caller, old: &ApiKey, grace: Duration, now: UnixMs) -> (KeyRotation, SecretString) {
         let generated = key_format::generate(old.kind, old.environment);
         let key = ApiKey {
             id: KeyId::generate(),
@@ -163,27 +266,19 @@ impl Core {
             revoked_at: None,
             revoked_by: None,
             rotated_from: Some(old.id),
+            disabled_at: None,
             ..old.clone()
         };
         let old_expires_at = (!grace.is_zero()).then(|| {
             let end = now.plus(grace);
             old.expires_at.map_or(end, |own| own.min(end))
         });
-        let new = self.new_key(key, &generated);
-        let (new_key, old_key) = self
-            .store
-            .rotate_key(&caller.audit(now), id, &new, old_expires_at)
-            .await
-            .map_err(ServiceError::from_store(Resource::Key))?;
-        self.verifier.forget_key(old_key.id);
-        tracing::info!(old_key_id = %old_key.id, new_key_id = %new_key.id, "rotated API key");
-        Ok((
-            IssuedKey {
-                key: new_key,
-                secret: generated.secret().clone(),
-            },
-            old_key,
-        ))
+        let rotation = KeyRotation {
+            old: old.id,
+            new: self.new_key(key, &generated),
+            old_expires_at,
+        };
+        (rotation, generated.secret().clone())
     }
 
     /// Instant and irreversible; repeating it returns the key as revoked the first time.
@@ -196,6 +291,48 @@ impl Core {
             .map_err(ServiceError::from_store(Resource::Key))?;
         self.verifier.forget_key(key.id);
         tracing::info!(key_id = %key.id, key_prefix = %key.display_prefix(), "revoked API key");
+        Ok(key)
+    }
+
+    /// Suspends a key until [`Core::enable_key`]: Verify answers DISABLED at once on this
+    /// replica and, through the change feed, on every other. Repeating it returns the key as
+    /// it is. Any kind of key; never one whose role is above the caller's own.
+    pub async fn disable_key(&self, caller: &Caller, id: KeyId) -> ServiceResult<ApiKey> {
+        let key = self.manageable_key(caller, id).await?;
+        let key = self
+            .store
+            .disable_key(&caller.audit(self.clock.now()), key.id)
+            .await
+            .map_err(ServiceError::from_store(Resource::Key))?;
+        self.verifier.forget_key(key.id);
+        tracing::info!(key_id = %key.id, key_prefix = %key.display_prefix(), "disabled API key");
+        Ok(key)
+    }
+
+    /// Lifts a suspension; repeating it returns the key as it is.
+    pub async fn enable_key(&self, caller: &Caller, id: KeyId) -> ServiceResult<ApiKey> {
+        let key = self.manageable_key(caller, id).await?;
+        let key = self
+            .store
+            .enable_key(&caller.audit(self.clock.now()), key.id)
+            .await
+            .map_err(ServiceError::from_store(Resource::Key))?;
+        // A replica that cached the disabled key would otherwise deny it until the entry ages out.
+        self.verifier.forget_key(key.id);
+        tracing::info!(key_id = %key.id, key_prefix = %key.display_prefix(), "enabled API key");
+        Ok(key)
+    }
+
+    /// A key of the caller's org that the caller (an owner or admin) may manage: not one
+    /// acting with a role above the caller's own.
+    async fn manageable_key(&self, caller: &Caller, id: KeyId) -> ServiceResult<ApiKey> {
+        caller.principal.require_admin()?;
+        let key = self
+            .store
+            .get_key(caller.principal.org(), id)
+            .await?
+            .ok_or(ServiceError::NotFound(Resource::Key))?;
+        caller.principal.require_can_grant(key.role)?;
         Ok(key)
     }
 

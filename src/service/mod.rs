@@ -7,6 +7,7 @@ pub mod authn;
 pub mod bootstrap;
 mod core;
 pub mod error;
+pub mod key_pairs;
 pub mod keys;
 pub mod limits;
 pub mod paging;

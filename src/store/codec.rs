@@ -8,7 +8,7 @@ use super::{Page, PageRequest, ServiceAccount, Session, StoreError, User};
 use crate::domain::api_key::ApiKey;
 use crate::domain::audit::{Actor, AuditEvent};
 use crate::domain::fields::{KeyName, Metadata, Name};
-use crate::domain::ids::{EventId, KeyId, OrgId, ServiceAccountId, SessionId, UserId};
+use crate::domain::ids::{EventId, KeyId, KeyPairId, OrgId, ServiceAccountId, SessionId, UserId};
 use crate::domain::ip::IpAllowlist;
 use crate::domain::key_format::{Environment, KeyKind};
 use crate::domain::rate_limit::RateLimitPolicy;
@@ -77,7 +77,7 @@ fn map(s: &str, what: &str) -> Result<BTreeMap<String, String>, StoreError> {
 /// Columns selected for an API key, in [`KeyRow`] order.
 pub(super) const KEY_COLUMNS: &str = "id, org_id, service_account_id, name, kind, environment, prefix, start, role, \
      scopes, ip_allowlist, expires_at, rate_limit, metadata, created_at, created_by, last_used_at, \
-     revoked_at, revoked_by, rotated_from";
+     revoked_at, revoked_by, rotated_from, pair_id, disabled_at";
 
 #[derive(sqlx::FromRow)]
 pub(super) struct KeyRow {
@@ -111,6 +111,8 @@ pub(super) struct KeyRow {
     revoked_at: Option<i64>,
     revoked_by: Option<Text>,
     rotated_from: Option<Uuid>,
+    pair_id: Option<Uuid>,
+    disabled_at: Option<i64>,
 }
 
 impl TryFrom<KeyRow> for ApiKey {
@@ -138,6 +140,8 @@ impl TryFrom<KeyRow> for ApiKey {
             revoked_at: r.revoked_at.map(UnixMs),
             revoked_by: r.revoked_by.map(|t| actor(&t.0)).transpose()?,
             rotated_from: r.rotated_from.map(KeyId),
+            pair_id: r.pair_id.map(KeyPairId),
+            disabled_at: r.disabled_at.map(UnixMs),
         })
     }
 }

@@ -8,10 +8,10 @@
 //! answer is lost is the same case as a connection lost at that moment (see the README).
 
 use super::*;
-use crate::domain::api_key::{ApiKey, NewKey};
+use crate::domain::api_key::{ApiKey, KeyRotation, NewKey};
 use crate::domain::audit::{AuditContext, AuditEvent};
 use crate::domain::fields::Email;
-use crate::domain::ids::{KeyId, OrgId, ServiceAccountId, SessionId, UserId};
+use crate::domain::ids::{KeyId, KeyPairId, OrgId, ServiceAccountId, SessionId, UserId};
 use crate::domain::rate_limit::RateLimitPolicy;
 use crate::domain::role::Role;
 use crate::domain::scope::Scopes;
@@ -103,6 +103,11 @@ impl KeyReads for DeadlineStore {
     ) -> StoreResult<Page<ApiKey>> {
         bounded!(self.list_keys(org, service_account, page))
     }
+
+    // Key pairs.
+    async fn list_pair_keys(&self, org: OrgId, pair: KeyPairId) -> StoreResult<Vec<ApiKey>> {
+        bounded!(self.list_pair_keys(org, pair))
+    }
 }
 
 #[async_trait]
@@ -124,6 +129,25 @@ impl KeyStore for DeadlineStore {
     }
     async fn delete_key(&self, ctx: &AuditContext, id: KeyId) -> StoreResult<()> {
         bounded!(self.delete_key(ctx, id))
+    }
+
+    // Suspension and key pairs.
+    async fn disable_key(&self, ctx: &AuditContext, id: KeyId) -> StoreResult<ApiKey> {
+        bounded!(self.disable_key(ctx, id))
+    }
+    async fn enable_key(&self, ctx: &AuditContext, id: KeyId) -> StoreResult<ApiKey> {
+        bounded!(self.enable_key(ctx, id))
+    }
+    async fn insert_key_pair(&self, ctx: &AuditContext, publishable: &NewKey, secret: &NewKey) -> StoreResult<()> {
+        bounded!(self.insert_key_pair(ctx, publishable, secret))
+    }
+    async fn rotate_key_pair(
+        &self,
+        ctx: &AuditContext,
+        first: &KeyRotation,
+        second: &KeyRotation,
+    ) -> StoreResult<[(ApiKey, ApiKey); 2]> {
+        bounded!(self.rotate_key_pair(ctx, first, second))
     }
 }
 

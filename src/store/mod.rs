@@ -73,8 +73,11 @@ impl std::fmt::Display for Taken {
 pub enum Precondition {
     /// DeleteKey on a key that is not revoked.
     KeyNotRevoked,
-    /// RotateKey on a key that is revoked, expired, or already rotated (a lost race included).
+    /// RotateKey on a key that is revoked, expired, disabled or already rotated (a lost race
+    /// included), or whose pair partner is disabled or was rotated concurrently.
     KeyNotRotatable,
+    /// DisableKey or EnableKey on a revoked key: revocation is final.
+    KeyRevoked,
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -11,10 +11,10 @@ use super::{
     Change, ChangeSubscription, LoginRecord, NewRefreshToken, NewUser, NextRefreshToken, Org, Page, PageRequest,
     RateLimitTarget, RefreshOutcome, ServiceAccount, Session, SigningKeyRecord, StoreResult, User,
 };
-use crate::domain::api_key::{ApiKey, NewKey};
+use crate::domain::api_key::{ApiKey, KeyRotation, NewKey};
 use crate::domain::audit::{AuditContext, AuditEvent};
 use crate::domain::fields::Email;
-use crate::domain::ids::{KeyId, OrgId, ServiceAccountId, SessionId, UserId};
+use crate::domain::ids::{KeyId, KeyPairId, OrgId, ServiceAccountId, SessionId, UserId};
 use crate::domain::rate_limit::RateLimitPolicy;
 use crate::domain::role::Role;
 use crate::domain::scope::Scopes;
@@ -82,6 +82,12 @@ pub trait KeyReads: Send + Sync + 'static {
         service_account: Option<ServiceAccountId>,
         page: PageRequest,
     ) -> StoreResult<Page<ApiKey>>;
+
+    // Key pairs.
+
+    /// Every key of `org` issued in `pair`, the two first ones and their rotated replacements,
+    /// in creation order; empty when `org` has no such pair.
+    async fn list_pair_keys(&self, org: OrgId, pair: KeyPairId) -> StoreResult<Vec<ApiKey>>;
 }
 
 /// The key lifecycle: issue, revoke, rotate, delete.
@@ -98,7 +104,7 @@ pub trait KeyStore: KeyReads {
     /// Replaces `old` by `new`: inserts `new`, and on `old` sets `rotated_to` and either
     /// `revoked_at = ctx.now` (when `old_expires_at` is `None`) or `expires_at = old_expires_at`.
     /// Must succeed for exactly one of several concurrent calls on one key; the others, and
-    /// calls on a revoked, expired or already rotated key, get
+    /// calls on a revoked, expired, disabled or already rotated key, get
     /// `Precondition(KeyNotRotatable)`. Returns `(new, old)` as stored.
     async fn rotate_key(
         &self,
@@ -110,6 +116,38 @@ pub trait KeyStore: KeyReads {
 
     /// Deletes a revoked key; its audit history stays. `Precondition(KeyNotRevoked)` otherwise.
     async fn delete_key(&self, ctx: &AuditContext, id: KeyId) -> StoreResult<()>;
+
+    // Suspension: disable and enable.
+
+    /// Sets `disabled_at = ctx.now`, audits `service_account.key_disabled` and records a change,
+    /// so replicas drop the key from their caches. Must be idempotent: an already disabled key
+    /// is returned unchanged (its first `disabled_at`), with no new audit event or change.
+    /// `Precondition(KeyRevoked)` on a revoked key, which stays as it is; `NotFound` when the
+    /// key is not in `ctx.org_id`. An expired key can be disabled (its status stays expired).
+    async fn disable_key(&self, ctx: &AuditContext, id: KeyId) -> StoreResult<ApiKey>;
+
+    /// Clears `disabled_at`, audits `service_account.key_enabled` and records a change. Must be
+    /// idempotent: a key that is not disabled is returned unchanged, with no new audit event or
+    /// change. `Precondition(KeyRevoked)` on a revoked key; `NotFound` when the key is not in
+    /// `ctx.org_id`.
+    async fn enable_key(&self, ctx: &AuditContext, id: KeyId) -> StoreResult<ApiKey>;
+
+    // Key pairs.
+
+    /// Inserts both keys of a pair (each carrying the same `pair_id`) and audits
+    /// `service_account.key_issued` for each, in one transaction: both keys exist, or neither.
+    async fn insert_key_pair(&self, ctx: &AuditContext, publishable: &NewKey, secret: &NewKey) -> StoreResult<()>;
+
+    /// Two rotations as [`KeyStore::rotate_key`] performs each, in one transaction: both keys
+    /// are replaced, or neither. `Precondition(KeyNotRotatable)` when either old key is not
+    /// rotatable (revoked, expired, disabled, already rotated, or lost a race); `NotFound` when
+    /// either is not in `ctx.org_id`. Returns `(new, old)` of each, in the order given.
+    async fn rotate_key_pair(
+        &self,
+        ctx: &AuditContext,
+        first: &KeyRotation,
+        second: &KeyRotation,
+    ) -> StoreResult<[(ApiKey, ApiKey); 2]>;
 }
 
 /// The usage marks Verify batches up: the only write on the Verify path, off the request.

@@ -4,7 +4,7 @@
 //! are remembered briefly too, so a client hammering with a made-up key cannot turn every
 //! call into a store query.
 
-use crate::domain::api_key::{ApiKey, KeyStatus, key_status};
+use crate::domain::api_key::{ApiKey, KeyStatus, KeyTimes, key_status};
 use crate::domain::ids::{KeyId, OrgId, ServiceAccountId};
 use crate::domain::ip::IpAllowlist;
 use crate::domain::key_format::{Environment, KeyKind, START_LEN, prefix_of};
@@ -34,6 +34,7 @@ pub struct VerifiedKey {
     pub ip_allowlist: IpAllowlist,
     pub expires_at: Option<UnixMs>,
     pub revoked_at: Option<UnixMs>,
+    pub disabled_at: Option<UnixMs>,
     pub rate_limit: Option<RateLimitPolicy>,
     pub metadata: Box<[(Box<str>, Box<str>)]>,
 }
@@ -62,13 +63,21 @@ impl VerifiedKey {
             ip_allowlist: k.ip_allowlist,
             expires_at: k.expires_at,
             revoked_at: k.revoked_at,
+            disabled_at: k.disabled_at,
             rate_limit: k.rate_limit,
         }
     }
 
     /// The same rule as [`ApiKey::status`], so the cache path and the store path agree.
     pub fn status(&self, now: UnixMs) -> KeyStatus {
-        key_status(self.revoked_at, self.expires_at, now)
+        key_status(
+            KeyTimes {
+                revoked_at: self.revoked_at,
+                expires_at: self.expires_at,
+                disabled_at: self.disabled_at,
+            },
+            now,
+        )
     }
 
     /// `sk_live_AbCd`, as [`ApiKey::display_prefix`].

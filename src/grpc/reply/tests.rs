@@ -39,6 +39,8 @@ fn key() -> Arc<CachedKey> {
         revoked_at: None,
         revoked_by: None,
         rotated_from: None,
+        pair_id: None,
+        disabled_at: None,
     }))
 }
 

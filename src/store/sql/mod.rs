@@ -79,6 +79,9 @@ pub(super) fn key_event(ctx: &AuditContext, act: &str, key: &ApiKey) -> AuditEve
     e.details
         .insert("service_account_id".into(), key.service_account_id.to_string());
     e.details.insert("name".into(), key.name.as_str().to_owned());
+    if let Some(pair) = key.pair_id {
+        e.details.insert("pair_id".into(), pair.to_string());
+    }
     e
 }
 

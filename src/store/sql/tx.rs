@@ -90,8 +90,8 @@ pub(super) async fn insert_key(tx: &mut Tx<'_>, new: &NewKey) -> StoreResult<()>
     sqlx::query(&Backend::sql(
         "INSERT INTO api_keys (id, org_id, service_account_id, key_hash, pepper_version, name, kind, \
          environment, prefix, start, role, scopes, ip_allowlist, expires_at, rate_limit, metadata, \
-         created_at, created_by, rotated_from) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         created_at, created_by, rotated_from, pair_id, disabled_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     ))
     .bind(k.id.0)
     .bind(k.org_id.0)
@@ -112,6 +112,8 @@ pub(super) async fn insert_key(tx: &mut Tx<'_>, new: &NewKey) -> StoreResult<()>
     .bind(k.created_at.0)
     .bind(k.created_by.to_string())
     .bind(k.rotated_from.map(|id| id.0))
+    .bind(k.pair_id.map(|id| id.0))
+    .bind(k.disabled_at.map(|t| t.0))
     .execute(&mut **tx)
     .await
     .map_err(db_err)?;

@@ -164,7 +164,7 @@ impl Verifier {
             &key.scopes,
             &input.required,
         ) {
-            // A revoked or expired key is refused whatever the feed's state; IP and scope
+            // A revoked, expired or disabled key is refused whatever the feed's state; IP and scope
             // denials still name the principal, which gateways log.
             let principal = matches!(reason, VerifyReason::IpNotAllowed | VerifyReason::InsufficientScope)
                 .then(|| Principal::Key(cached.clone()));

@@ -138,6 +138,8 @@ pub(super) fn new_key_of(t: &Tenant, sa: ServiceAccountId, kind: KeyKind, env: E
             revoked_at: None,
             revoked_by: None,
             rotated_from: None,
+            pair_id: None,
+            disabled_at: None,
         },
     }
 }

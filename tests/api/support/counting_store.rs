@@ -2,10 +2,10 @@
 //! the database were down, for the tests of what Verify does (and does not do) to the store.
 
 use async_trait::async_trait;
-use gatekey::domain::api_key::{ApiKey, NewKey};
+use gatekey::domain::api_key::{ApiKey, KeyRotation, NewKey};
 use gatekey::domain::audit::{AuditContext, AuditEvent};
 use gatekey::domain::fields::Email;
-use gatekey::domain::ids::{KeyId, OrgId, ServiceAccountId, SessionId, UserId};
+use gatekey::domain::ids::{KeyId, KeyPairId, OrgId, ServiceAccountId, SessionId, UserId};
 use gatekey::domain::rate_limit::RateLimitPolicy;
 use gatekey::domain::role::Role;
 use gatekey::domain::scope::Scopes;
@@ -179,6 +179,11 @@ impl KeyReads for CountingStore {
     ) -> StoreResult<Page<ApiKey>> {
         delegate!(read self.list_keys(org, service_account, page))
     }
+
+    // Key pairs.
+    async fn list_pair_keys(&self, org: OrgId, pair: KeyPairId) -> StoreResult<Vec<ApiKey>> {
+        delegate!(read self.list_pair_keys(org, pair))
+    }
 }
 
 #[async_trait]
@@ -200,6 +205,25 @@ impl KeyStore for CountingStore {
     }
     async fn delete_key(&self, ctx: &AuditContext, id: KeyId) -> StoreResult<()> {
         delegate!(write self.delete_key(ctx, id))
+    }
+
+    // Suspension and key pairs.
+    async fn disable_key(&self, ctx: &AuditContext, id: KeyId) -> StoreResult<ApiKey> {
+        delegate!(write self.disable_key(ctx, id))
+    }
+    async fn enable_key(&self, ctx: &AuditContext, id: KeyId) -> StoreResult<ApiKey> {
+        delegate!(write self.enable_key(ctx, id))
+    }
+    async fn insert_key_pair(&self, ctx: &AuditContext, publishable: &NewKey, secret: &NewKey) -> StoreResult<()> {
+        delegate!(write self.insert_key_pair(ctx, publishable, secret))
+    }
+    async fn rotate_key_pair(
+        &self,
+        ctx: &AuditContext,
+        first: &KeyRotation,
+        second: &KeyRotation,
+    ) -> StoreResult<[(ApiKey, ApiKey); 2]> {
+        delegate!(write self.rotate_key_pair(ctx, first, second))
     }
 }
 
