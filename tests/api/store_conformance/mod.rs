@@ -12,6 +12,7 @@
 mod audit;
 mod feed;
 mod fixtures;
+mod key_lifecycle;
 mod keys;
 mod limits;
 mod orgs;
@@ -110,6 +111,15 @@ conformance! {
         a_revoked_expired_or_rotated_key_cannot_be_rotated,
         rotating_a_key_twice_concurrently_succeeds_once,
         only_a_revoked_key_can_be_deleted_and_its_history_stays,
+    ],
+    key_lifecycle: [
+        disabling_a_key_records_when_once_and_enabling_clears_it,
+        a_revoked_key_can_be_neither_disabled_nor_enabled,
+        another_orgs_key_cannot_be_disabled_or_enabled,
+        a_disabled_key_cannot_be_rotated,
+        a_pair_is_inserted_and_listed_together_with_an_event_per_key,
+        a_pair_whose_second_key_fails_inserts_nothing,
+        rotating_a_pair_replaces_both_keys_or_neither,
     ],
     usage: [
         touching_keys_raises_last_used_at_and_never_lowers_it,
