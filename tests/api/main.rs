@@ -13,6 +13,8 @@ pub(crate) mod cli;
 mod faults;
 mod flood;
 mod gateways;
+mod key_lifecycle;
+mod key_pairs;
 mod keys;
 mod permissions;
 mod properties;
