@@ -40,7 +40,7 @@ async fn a_disabled_key_is_denied_with_disabled_401_until_it_is_enabled_again() 
 
     let disabled = disable(&app, &owner, &id).await.expect("disable");
     assert_eq!(disabled.status, pb::KeyStatus::Disabled as i32);
-    let disabled_at = disabled.disabled_at.clone().expect("disabled_at is set");
+    let disabled_at = disabled.disabled_at.expect("disabled_at is set");
     let denied = verify(&app, &secret, &[], "").await;
     assert_eq!((reason(&denied), denied.http_status), (pb::VerifyReason::Disabled, 401));
     assert!(!denied.allowed);
