@@ -50,7 +50,7 @@ impl Core {
         check_publishable_scopes("publishable_scopes", &input.publishable_scopes)?;
         let now = self.clock.now();
         let sa = self
-            .issuing_account(caller, input.service_account_id, input.expires_at)
+            .issuing_account(caller, input.service_account_id, input.expires_at, now)
             .await?;
         let pair_id = KeyPairId::generate();
         let half = |kind, name, scopes| IssueKeyInput {

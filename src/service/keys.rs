@@ -79,7 +79,7 @@ impl Core {
             check_publishable_scopes("scopes", &input.scopes)?;
         }
         let sa = self
-            .issuing_account(caller, input.service_account_id, input.expires_at)
+            .issuing_account(caller, input.service_account_id, input.expires_at, now)
             .await?;
         let (new, secret) = self.prepare_key(caller, &sa, input, None, now);
         self.store.insert_key(&caller.audit(now), &new).await?;
@@ -94,8 +94,9 @@ impl Core {
         caller: &Caller,
         id: ServiceAccountId,
         expires_at: Option<UnixMs>,
+        now: UnixMs,
     ) -> ServiceResult<ServiceAccount> {
-        if expires_at.is_some_and(|t| t <= self.clock.now()) {
+        if expires_at.is_some_and(|t| t <= now) {
             return Err(FieldViolation::new("expires_at", "must be in the future").into());
         }
         let sa = self
