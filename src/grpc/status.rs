@@ -46,6 +46,7 @@ fn not_found_reason(kind: Resource) -> &'static str {
     match kind {
         Resource::Key => "KEY_NOT_FOUND",
         Resource::ServiceAccount => "SERVICE_ACCOUNT_NOT_FOUND",
+        Resource::User => "USER_NOT_FOUND",
     }
 }
 
@@ -61,6 +62,15 @@ fn precondition_reason(p: Precondition) -> (&'static str, &'static str) {
     match p {
         Precondition::KeyNotRevoked => ("KEY_NOT_REVOKED", "only a revoked key can be deleted"),
         Precondition::KeyNotRotatable => ("KEY_NOT_ROTATABLE", "the key is revoked, expired or already rotated"),
+        // Issue 9, members.
+        Precondition::LastOwner => ("LAST_OWNER", "the org's last owner cannot be demoted or removed"),
+        // The use cases answer this one as PERMISSION_DENIED ROLE_ABOVE_OWN; mapped here too so
+        // the map stays exhaustive.
+        Precondition::MemberOutranksCaller => ("ROLE_ABOVE_OWN", "the member's role is above your own"),
+        Precondition::PasswordChanged => (
+            "PASSWORD_CHANGED",
+            "the password was changed meanwhile; try again with the current one",
+        ),
     }
 }
 
