@@ -9,6 +9,7 @@ mod core;
 pub mod error;
 pub mod keys;
 pub mod limits;
+pub mod members;
 pub mod paging;
 pub mod readiness;
 
