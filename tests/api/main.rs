@@ -14,6 +14,7 @@ mod faults;
 mod flood;
 mod gateways;
 mod keys;
+mod members;
 mod permissions;
 mod properties;
 mod ratelimit_redis;
