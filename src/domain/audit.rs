@@ -8,7 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Who performed an action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Actor {
     User(UserId),
     Key(KeyId),
@@ -62,6 +62,11 @@ pub mod action {
     pub const KEY_RATE_LIMIT_SET: &str = "service_account.key_rate_limit_set";
     pub const ORG_RATE_LIMIT_SET: &str = "org.rate_limit_set";
     pub const ROLE_SCOPES_SET: &str = "org.role_scopes_set";
+    // Issue 9, members.
+    pub const USER_ROLE_CHANGED: &str = "user.role_changed";
+    pub const USER_REMOVED: &str = "user.removed";
+    pub const PASSWORD_CHANGED: &str = "user.password_changed";
+    pub const SERVICE_ACCOUNT_DELETED: &str = "service_account.deleted";
 }
 
 /// One audit record.

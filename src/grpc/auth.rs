@@ -1,11 +1,14 @@
 //! `gatekey.v1.AuthService`.
 
 use super::convert::{Violations, plain_text, timestamp_to};
-use super::request::{client_ip, user_agent};
+use super::request::{caller, client_ip, user_agent};
 use crate::domain::FieldViolation;
 use crate::domain::fields::{Email, Password};
 use crate::proto::reply::auth_service_server::AuthService;
-use crate::proto::v1::{LoginRequest, LogoutRequest, LogoutResponse, RefreshRequest, TokenResponse};
+use crate::proto::v1::{
+    ChangePasswordRequest, ChangePasswordResponse, LoginRequest, LogoutRequest, LogoutResponse, RefreshRequest,
+    TokenResponse,
+};
 use crate::service::Core;
 use crate::service::auth::{LoginInput, Tokens};
 use crate::sessions::refresh;
@@ -125,11 +128,19 @@ impl AuthService for AuthApi {
         Ok(Response::new(response))
     }
 
-    // TODO(issue 9): placeholder while the lifecycle is built on branches.
     async fn change_password(
         &self,
-        _: Request<crate::proto::v1::ChangePasswordRequest>,
-    ) -> Result<Response<crate::proto::v1::ChangePasswordResponse>, Status> {
-        Err(Status::unimplemented("not yet"))
+        req: Request<ChangePasswordRequest>,
+    ) -> Result<Response<ChangePasswordResponse>, Status> {
+        let caller = caller(&self.core, &req).await?;
+        let r = req.get_ref();
+        let mut v = Violations::default();
+        let current = v.check(Password::presented("current_password", &r.current_password));
+        let new = v.check(Password::new_password("new_password", &r.new_password));
+        let (current, new) = v.finish(current.zip(new))?;
+        let ended = self.core.change_password(&caller, current, new).await?;
+        Ok(Response::new(ChangePasswordResponse {
+            ended_sessions: u32::try_from(ended).unwrap_or(u32::MAX),
+        }))
     }
 }

@@ -10,7 +10,9 @@ use crate::domain::role::Role;
 use crate::domain::time::UnixMs;
 use crate::proto::v1 as pb;
 use crate::service::ServiceError;
-use crate::store::{ServiceAccount, User};
+use crate::service::limits::RateLimitSource;
+use crate::store::{AuditEntry, ServiceAccount, User};
+use uuid::Uuid;
 use std::time::Duration;
 
 /// Collects violations so that one response names every bad field.
@@ -177,7 +179,7 @@ pub fn user_to(u: &User) -> pb::User {
         email: u.email.clone(),
         role: role_to(u.role) as i32,
         created_at: Some(timestamp_to(u.created_at)),
-        last_login_at: None,
+        last_login_at: u.last_login_at.map(timestamp_to),
     }
 }
 
@@ -193,6 +195,40 @@ pub fn audit_event_to(e: &AuditEvent) -> pb::AuditEvent {
         occurred_at: Some(timestamp_to(e.occurred_at)),
         details: e.details.clone().into_iter().collect(),
         actor_display: String::new(),
+    }
+}
+
+// Issue 9, members and the reads.
+
+/// An audit event as the log lists it, with its actor in words.
+pub fn audit_entry_to(e: &AuditEntry) -> pb::AuditEvent {
+    pb::AuditEvent {
+        actor_display: e.actor_display.clone(),
+        ..audit_event_to(&e.event)
+    }
+}
+
+/// An audit filter id: empty, a UUID, or `<kind>:<uuid>` as the log writes actors and
+/// targets (the kind is not needed to match: ids are unique across kinds).
+pub fn id_filter(field: &str, raw: &str) -> Result<Option<Uuid>, FieldViolation> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let id = match raw.split_once(':') {
+        Some((kind, id)) if !kind.is_empty() && kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') => id,
+        _ => raw,
+    };
+    Uuid::parse_str(id)
+        .map(Some)
+        .map_err(|_| FieldViolation::new(field, "must be an id: a UUID, or <kind>:<uuid> such as user:<uuid>"))
+}
+
+pub fn rate_limit_source_to(s: RateLimitSource) -> pb::RateLimitSource {
+    match s {
+        RateLimitSource::Key => pb::RateLimitSource::Key,
+        RateLimitSource::Org => pb::RateLimitSource::Org,
+        RateLimitSource::BuiltIn => pb::RateLimitSource::BuiltIn,
     }
 }
 
@@ -241,6 +277,17 @@ mod tests {
             duration_from("d", &prost_types::Duration { seconds: 2, nanos: 0 }),
             Ok(Duration::from_secs(2))
         );
+    }
+
+    #[test]
+    fn audit_id_filters_take_a_bare_or_kinded_uuid_and_name_the_field() {
+        let id = Uuid::now_v7();
+        assert_eq!(id_filter("actor", ""), Ok(None));
+        assert_eq!(id_filter("actor", &id.to_string()), Ok(Some(id)));
+        assert_eq!(id_filter("target", &format!("service_account:{id}")), Ok(Some(id)));
+        let bad = id_filter("target", "key:nope").unwrap_err();
+        assert_eq!(bad.field, "target");
+        assert!(id_filter("actor", "system").is_err());
     }
 
     #[test]

@@ -47,6 +47,7 @@ fn not_found_reason(kind: Resource) -> &'static str {
     match kind {
         Resource::Key => "KEY_NOT_FOUND",
         Resource::ServiceAccount => "SERVICE_ACCOUNT_NOT_FOUND",
+        Resource::User => "USER_NOT_FOUND",
     }
 }
 
@@ -66,6 +67,15 @@ fn precondition_reason(p: Precondition) -> (&'static str, &'static str) {
             "the key (or the other key of its pair) is revoked, expired, disabled or already rotated",
         ),
         Precondition::KeyRevoked => ("KEY_REVOKED", "the key is revoked; it cannot be disabled or enabled"),
+        // Issue 9, members.
+        Precondition::LastOwner => ("LAST_OWNER", "the org's last owner cannot be demoted or removed"),
+        // The use cases answer this one as PERMISSION_DENIED ROLE_ABOVE_OWN; mapped here too so
+        // the map stays exhaustive.
+        Precondition::MemberOutranksCaller => ("ROLE_ABOVE_OWN", "the member's role is above your own"),
+        Precondition::PasswordChanged => (
+            "PASSWORD_CHANGED",
+            "the password was changed meanwhile; try again with the current one",
+        ),
     }
 }
 

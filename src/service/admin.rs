@@ -1,12 +1,11 @@
 //! Org administration: service accounts, users, the audit log.
 
 use super::{Caller, CallerIdentity, Core, ServiceError, ServiceResult};
-use crate::domain::audit::AuditEvent;
 use crate::domain::fields::{Email, Name, Password};
 use crate::domain::ids::{ServiceAccountId, UserId};
 use crate::domain::role::Role;
 use crate::service::Denial;
-use crate::store::{NewUser, Page, PageRequest, ServiceAccount, User};
+use crate::store::{AuditEntry, AuditFilter, NewUser, Page, PageRequest, ServiceAccount, User};
 
 impl Core {
     /// Owners and admins create service accounts with a role up to their own.
@@ -65,20 +64,21 @@ impl Core {
         Ok(user)
     }
 
-    /// Owners and admins read their org's audit log, newest first.
+    /// Owners and admins read their org's audit log, newest first, each event with its actor
+    /// in words.
     pub async fn list_audit_events(
         &self,
         caller: &Caller,
-        action: Option<&str>,
+        filter: &AuditFilter,
         page: PageRequest,
-    ) -> ServiceResult<Page<AuditEvent>> {
+    ) -> ServiceResult<Page<AuditEntry>> {
         if let CallerIdentity::Key { .. } = caller.principal {
             return Err(ServiceError::PermissionDenied(Denial::ApiKeyNotAllowed));
         }
         caller.principal.require_admin()?;
         Ok(self
             .store
-            .list_audit_events(caller.principal.org(), action, page)
+            .list_audit_entries(caller.principal.org(), filter, page)
             .await?)
     }
 }

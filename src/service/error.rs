@@ -35,6 +35,8 @@ pub enum Denial {
 pub enum Resource {
     Key,
     ServiceAccount,
+    /// A member of the caller's org (issue 9).
+    User,
 }
 
 impl std::fmt::Display for Resource {
@@ -42,6 +44,7 @@ impl std::fmt::Display for Resource {
         f.write_str(match self {
             Resource::Key => "key",
             Resource::ServiceAccount => "service account",
+            Resource::User => "user",
         })
     }
 }

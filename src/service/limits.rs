@@ -1,6 +1,7 @@
 //! Rate-limit policies and role scopes: what Verify enforces, set by owners and admins.
 
 use super::{Caller, Core, Resource, ServiceError, ServiceResult};
+use crate::domain::ids::KeyId;
 use crate::domain::FieldViolation;
 use crate::domain::rate_limit::RateLimitPolicy;
 use crate::domain::role::Role;
@@ -50,5 +51,46 @@ impl Core {
             .await?;
         self.verifier.forget_org(caller.principal.org());
         Ok(scopes)
+    }
+}
+
+// Issue 9, the reads.
+
+/// Where the policy in force comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimitSource {
+    /// The key's own override.
+    Key,
+    /// The org default an admin set.
+    Org,
+    /// [`RateLimitPolicy::DEFAULT`]: the org never set one.
+    BuiltIn,
+}
+
+impl Core {
+    /// The policy in force for a key (`Some`) or the org default (`None`). Any member reads
+    /// it; an API key only for its own service account's keys, as with `get_key`.
+    pub async fn get_rate_limit(
+        &self,
+        caller: &Caller,
+        key: Option<KeyId>,
+    ) -> ServiceResult<(RateLimitPolicy, RateLimitSource)> {
+        if let Some(id) = key
+            && let Some(policy) = self.get_key(caller, id).await?.rate_limit
+        {
+            return Ok((policy, RateLimitSource::Key));
+        }
+        let org = self.store.get_org_rate_limit(caller.principal.org()).await?.flatten();
+        Ok(match org {
+            Some(policy) => (policy, RateLimitSource::Org),
+            None => (RateLimitPolicy::DEFAULT, RateLimitSource::BuiltIn),
+        })
+    }
+
+    /// What each role grants in the caller's org, configured or by default, lowest role first.
+    pub async fn list_role_scopes(&self, caller: &Caller) -> ServiceResult<Vec<(Role, Scopes)>> {
+        let configured = self.store.role_scopes(caller.principal.org()).await?;
+        let scopes = crate::verify::tokens::RoleScopes::with(configured);
+        Ok(Role::ALL.into_iter().map(|role| (role, scopes.of(role).clone())).collect())
     }
 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod key_pairs;
 pub mod keys;
 pub mod limits;
+pub mod members;
 pub mod paging;
 pub mod readiness;
 

@@ -179,6 +179,7 @@ pub(super) struct UserRow {
     #[sqlx(try_from = "Text")]
     pub role: String,
     pub created_at: i64,
+    pub last_login_at: Option<i64>,
 }
 
 impl TryFrom<UserRow> for User {
@@ -190,6 +191,7 @@ impl TryFrom<UserRow> for User {
             email: r.email,
             role: role(&r.role)?,
             created_at: UnixMs(r.created_at),
+            last_login_at: r.last_login_at.map(UnixMs),
         })
     }
 }

@@ -78,6 +78,14 @@ pub enum Precondition {
     KeyNotRotatable,
     /// DisableKey or EnableKey on a revoked key: revocation is final.
     KeyRevoked,
+    // Issue 9, members.
+    /// Demoting or removing the org's only owner.
+    LastOwner,
+    /// Changing or removing a member whose role is above the caller's own; the use cases
+    /// answer it as a permission denial.
+    MemberOutranksCaller,
+    /// ChangePassword lost a race with another change of the same password.
+    PasswordChanged,
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

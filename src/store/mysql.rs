@@ -86,6 +86,8 @@ impl Dialect for MySqlStore {
          VALUES (?, ?, ?, ?) \
          ON DUPLICATE KEY UPDATE scopes = VALUES(scopes), updated_at = VALUES(updated_at)";
 
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
+
     fn touch_keys_sql(rows: usize) -> String {
         // No UPDATE … FROM here: join a derived table of the pairs instead.
         let mut pairs = vec!["SELECT ? AS id, ? AS used_at"];
@@ -114,6 +116,9 @@ mod keys;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/orgs.rs"]
 mod orgs;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/members.rs"]
+mod members;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/policy.rs"]
 mod policy;

@@ -83,6 +83,8 @@ impl Dialect for PgStore {
          VALUES (?, ?, ?, ?) \
          ON CONFLICT (org_id, role) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at";
 
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
+
     fn touch_keys_sql(rows: usize) -> String {
         // A VALUES list names its columns column1, column2.
         let values: Vec<String> = (0..rows).map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2)).collect();
@@ -110,6 +112,9 @@ mod keys;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/orgs.rs"]
 mod orgs;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/members.rs"]
+mod members;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/policy.rs"]
 mod policy;

@@ -51,6 +51,8 @@ pub struct User {
     pub email: String,
     pub role: Role,
     pub created_at: UnixMs,
+    /// The last successful login, `None` before the first.
+    pub last_login_at: Option<UnixMs>,
 }
 
 /// What login needs: the member and its password hash (never shown by `Debug`).
@@ -200,4 +202,36 @@ pub enum RateLimitTarget {
     Org,
     /// One key's override.
     Key(crate::domain::ids::KeyId),
+}
+
+// Issue 9, members and the audit log's readers.
+
+/// Which audit events to list; every field set must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Exactly this action, e.g. `service_account.key_revoked`.
+    pub action: Option<String>,
+    /// Events whose actor is the user or key with this id.
+    pub actor: Option<Uuid>,
+    /// Events whose target is the object with this id, whatever its kind.
+    pub target: Option<Uuid>,
+}
+
+/// An audit event as the log shows it, with its actor in words.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    pub event: crate::domain::audit::AuditEvent,
+    /// The acting user's email (also once removed) or the acting key's display prefix; empty
+    /// for the system, anonymous callers and deleted keys.
+    pub actor_display: String,
+}
+
+/// What ending a member's access or deleting a service account ended, for the caller to
+/// drop from this replica's caches at once (other replicas learn through the change feed).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ended {
+    /// Sessions revoked by the change.
+    pub sessions: Vec<SessionId>,
+    /// Keys revoked by the change, with whether each was still usable (not expired) then.
+    pub keys: Vec<(crate::domain::ids::KeyId, bool)>,
 }

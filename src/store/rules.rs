@@ -3,7 +3,8 @@
 //! rotated, and which usage mark of a batch wins. The SQL modules run the statements these
 //! decisions call for, so every backend applies the same policy.
 
-use super::{NextRefreshToken, Session};
+use super::{NextRefreshToken, Precondition, Session};
+use crate::domain::role::Role;
 use crate::domain::api_key::ApiKey;
 use crate::domain::audit::AuditContext;
 use crate::domain::ids::KeyId;
@@ -105,6 +106,38 @@ pub fn latest_uses(used: &[(KeyId, UnixMs)]) -> Vec<(KeyId, UnixMs)> {
         *slot = (*slot).max(at);
     }
     latest.into_iter().collect()
+}
+
+// Issue 9, members.
+
+/// Whether a member whose role is `current` may get role `next` (`None`: be removed) from a
+/// caller whose role is `caller_role`, in an org with `owners` owners: nobody touches a member
+/// above their own role, and an org never loses its last owner.
+pub fn member_change(
+    current: Role,
+    next: Option<Role>,
+    caller_role: Role,
+    owners: usize,
+) -> Result<(), Precondition> {
+    if current > caller_role {
+        return Err(Precondition::MemberOutranksCaller);
+    }
+    if current == Role::Owner && next != Some(Role::Owner) && owners <= 1 {
+        return Err(Precondition::LastOwner);
+    }
+    Ok(())
+}
+
+/// What a removed user's email becomes: it frees the unique email for a new user and can
+/// never equal a valid one (it has no `@`).
+pub fn removed_email_tombstone(user: crate::domain::ids::UserId) -> String {
+    format!("removed:{user}")
+}
+
+/// What a deleted service account's name becomes: it frees the name within the org and is
+/// longer than any valid name, so it can never collide with one.
+pub fn deleted_name_tombstone(id: crate::domain::ids::ServiceAccountId) -> String {
+    format!("deleted:{id}:{id}")
 }
 
 #[cfg(test)]

@@ -79,6 +79,8 @@ impl Dialect for SqliteStore {
          VALUES (?, ?, ?, ?) \
          ON CONFLICT (org_id, role) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at";
 
+    const FOR_UPDATE: &'static str = "";
+
     fn touch_keys_sql(rows: usize) -> String {
         // A VALUES list names its columns column1, column2.
         let values = vec!["(?, ?)"; rows].join(", ");
@@ -105,6 +107,9 @@ mod keys;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/orgs.rs"]
 mod orgs;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/members.rs"]
+mod members;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/policy.rs"]
 mod policy;

@@ -8,7 +8,7 @@
 //! by org, so a foreign id is indistinguishable from a missing one.
 
 use super::{
-    Change, ChangeSubscription, LoginRecord, NewRefreshToken, NewUser, NextRefreshToken, Org, Page, PageRequest,
+    AuditEntry, AuditFilter, Change, ChangeSubscription, Ended, LoginRecord, NewRefreshToken, NewUser, NextRefreshToken, Org, Page, PageRequest,
     RateLimitTarget, RefreshOutcome, ServiceAccount, Session, SigningKeyRecord, StoreResult, User,
 };
 use crate::domain::api_key::{ApiKey, KeyRotation, NewKey};
@@ -48,6 +48,14 @@ pub trait OrgReads: Send + Sync + 'static {
 
     /// The org's service accounts in creation order.
     async fn list_service_accounts(&self, org: OrgId, page: PageRequest) -> StoreResult<Page<ServiceAccount>>;
+
+    // Issue 9, members.
+
+    /// The org's members in creation order, each with its last login.
+    async fn list_members(&self, org: OrgId, page: PageRequest) -> StoreResult<Page<User>>;
+
+    /// A member of `org` with its password hash, or `None` (not a member, or removed).
+    async fn member_login(&self, org: OrgId, user: UserId) -> StoreResult<Option<LoginRecord>>;
 }
 
 /// Creating orgs, members and service accounts.
@@ -64,6 +72,49 @@ pub trait OrgStore: OrgReads {
     /// Creates a service account in `ctx.org_id`; `Conflict(Taken::ServiceAccountName)` when the
     /// org already has one of that name.
     async fn create_service_account(&self, ctx: &AuditContext, sa: &ServiceAccount) -> StoreResult<()>;
+
+    // Issue 9, members and service-account deletion. The member changes lock the org's owner
+    // memberships first, so of two concurrent changes that would each leave one owner, one
+    // sees the other's result and is refused.
+
+    /// Sets the role of `user` in `ctx.org_id`, audits `user.role_changed` (details `from`,
+    /// `to`) and returns the member. Must refuse, changing nothing: `NotFound` when `user` is
+    /// not a member; `Precondition(MemberOutranksCaller)` when the member's current role is
+    /// above `caller_role`; `Precondition(LastOwner)` when the org would have no owner left.
+    /// Setting the role the member already has changes and audits nothing.
+    async fn set_member_role(
+        &self,
+        ctx: &AuditContext,
+        user: UserId,
+        role: Role,
+        caller_role: Role,
+    ) -> StoreResult<User>;
+
+    /// Removes `user` from `ctx.org_id`, with the refusals of [`OrgStore::set_member_role`].
+    /// Revokes the user's live sessions in the org (a session change each) and audits
+    /// `user.removed`. A user left in no org keeps its row, so the audit log still shows its
+    /// email, but the email is released for a new user. Returns the sessions ended.
+    async fn remove_member(&self, ctx: &AuditContext, user: UserId, caller_role: Role) -> StoreResult<Ended>;
+
+    /// Replaces the password hash of `user` when it is still `current_hash` (otherwise
+    /// `Precondition(PasswordChanged)`, changing nothing), revokes every live session of the
+    /// user except `keep` (a session change each) and audits `user.password_changed`.
+    /// Returns the sessions ended.
+    async fn change_password(
+        &self,
+        ctx: &AuditContext,
+        user: UserId,
+        keep: SessionId,
+        current_hash: &str,
+        new_hash: &str,
+    ) -> StoreResult<Ended>;
+
+    /// Deletes a service account of `ctx.org_id`: revokes its unrevoked keys (each audited as
+    /// `service_account.key_revoked` with a key change), then the account is no longer found
+    /// or listed and its name is free again; audits `service_account.deleted` (details `name`,
+    /// `revoked_keys`). The keys stay, revoked, for their history. `NotFound` when there is no
+    /// such account in the org (a deleted one included). Returns the keys revoked.
+    async fn delete_service_account(&self, ctx: &AuditContext, id: ServiceAccountId) -> StoreResult<Ended>;
 }
 
 /// Reading API keys: the admin listing and the Verify engine's lookups.
@@ -167,7 +218,8 @@ pub trait SessionReads: Send + Sync + 'static {
 /// Logins, refresh-token rotation and logout.
 #[async_trait]
 pub trait SessionStore: SessionReads {
-    /// Starts a session with its first refresh token and audits the login.
+    /// Starts a session with its first refresh token, sets the user's `last_login_at` to the
+    /// session's start, and audits the login.
     async fn create_session(&self, ctx: &AuditContext, session: &Session, token: &NewRefreshToken) -> StoreResult<()>;
 
     /// Exchanges the refresh token with hash `presented` for `next`, following the policy in
@@ -201,6 +253,18 @@ pub trait AuditReads: Send + Sync + 'static {
         action: Option<&str>,
         page: PageRequest,
     ) -> StoreResult<Page<AuditEvent>>;
+
+    // Issue 9, the audit log's readers.
+
+    /// The org's audit events matching every field of `filter`, newest first, each with its
+    /// actor in words (see [`AuditEntry`]): a user's email, also after removal, or a key's
+    /// display prefix; empty when the actor is not a user or key, or the key was deleted.
+    async fn list_audit_entries(
+        &self,
+        org: OrgId,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<AuditEntry>>;
 }
 
 /// Appending to the audit log an event that is not part of another change.

@@ -170,6 +170,7 @@ async fn the_audit_log_is_newest_first_filterable_paged_and_admin_only() {
                 page_size: 2,
                 action: "service_account.created".into(),
                 page_token: page.next_page_token,
+                ..Default::default()
             },
         ))
         .await

@@ -16,6 +16,7 @@ mod gateways;
 mod key_lifecycle;
 mod key_pairs;
 mod keys;
+mod members;
 mod permissions;
 mod properties;
 mod ratelimit_redis;

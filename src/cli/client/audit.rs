@@ -40,6 +40,7 @@ async fn list(args: ListArgs, out: &mut impl Write) -> anyhow::Result<()> {
         page_size: args.page.size(),
         page_token: args.page.token(),
         action: args.action.unwrap_or_default(),
+        ..ListAuditEventsRequest::default()
     };
     let response = api
         .admin()

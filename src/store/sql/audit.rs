@@ -3,16 +3,18 @@
 
 use super::Backend;
 use super::tx;
-use crate::domain::audit::AuditEvent;
-use crate::domain::ids::OrgId;
+use crate::domain::audit::{Actor, AuditEvent};
+use crate::domain::ids::{KeyId, OrgId, UserId};
 use crate::domain::time::UnixMs;
 use crate::store::codec::{AuditRow, paginate};
 use crate::store::sql::{Dialect, db_err, fetch_limit};
 use crate::store::text::Text;
 use crate::store::{
-    AuditLog, AuditReads, Page, PageRequest, SigningKeyReads, SigningKeyRecord, SigningKeys, StoreResult,
+    AuditEntry, AuditFilter, AuditLog, AuditReads, Page, PageRequest, SigningKeyReads, SigningKeyRecord, SigningKeys, StoreResult,
 };
 use async_trait::async_trait;
+use std::collections::{BTreeSet, HashMap};
+use uuid::Uuid;
 
 #[derive(sqlx::FromRow)]
 struct SigningKeyRow {
@@ -42,22 +44,115 @@ impl AuditReads for Backend {
         action: Option<&str>,
         page: PageRequest,
     ) -> StoreResult<Page<AuditEvent>> {
-        let rows: Vec<AuditRow> = sqlx::query_as(&Backend::sql(
-            "SELECT id, org_id, actor, action, target, key_prefix, client_ip, occurred_at, details \
-             FROM audit_events WHERE org_id = ? AND (? IS NULL OR action = ?) \
-             AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?",
-        ))
-        .bind(org.0)
-        .bind(action)
-        .bind(action)
-        .bind(page.after)
-        .bind(page.after)
-        .bind(fetch_limit(page))
-        .fetch_all(self.reader())
-        .await
-        .map_err(db_err)?;
-        paginate(rows, page, |e: &AuditEvent| e.id.0)
+        let filter = AuditFilter {
+            action: action.map(str::to_owned),
+            ..AuditFilter::default()
+        };
+        events(self, org, &filter, page).await
     }
+
+    #[tracing::instrument(name = "store.list_audit_entries", level = "debug", skip_all)]
+    async fn list_audit_entries(
+        &self,
+        org: OrgId,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<AuditEntry>> {
+        let found = events(self, org, filter, page).await?;
+        let mut names = actor_names(self, &found.items).await?;
+        let items = found
+            .items
+            .into_iter()
+            .map(|event| AuditEntry {
+                actor_display: names.remove(&event.actor).unwrap_or_default(),
+                event,
+            })
+            .collect();
+        Ok(Page {
+            items,
+            next: found.next,
+        })
+    }
+}
+
+async fn events(store: &Backend, org: OrgId, filter: &AuditFilter, page: PageRequest) -> StoreResult<Page<AuditEvent>> {
+    // An actor id matches the user or the key of that id; a target id matches any kind.
+    let as_user = filter.actor.map(|id| format!("user:{id}"));
+    let as_key = filter.actor.map(|id| format!("key:{id}"));
+    let target = filter.target.map(|id| format!("%:{id}"));
+    let rows: Vec<AuditRow> = sqlx::query_as(&Backend::sql(
+        "SELECT id, org_id, actor, action, target, key_prefix, client_ip, occurred_at, details \
+         FROM audit_events WHERE org_id = ? AND (? IS NULL OR action = ?) \
+         AND (? IS NULL OR actor = ? OR actor = ?) AND (? IS NULL OR target LIKE ?) \
+         AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?",
+    ))
+    .bind(org.0)
+    .bind(filter.action.as_deref())
+    .bind(filter.action.as_deref())
+    .bind(as_user.as_deref())
+    .bind(as_user.as_deref())
+    .bind(as_key.as_deref())
+    .bind(target.as_deref())
+    .bind(target.as_deref())
+    .bind(page.after)
+    .bind(page.after)
+    .bind(fetch_limit(page))
+    .fetch_all(store.reader())
+    .await
+    .map_err(db_err)?;
+    paginate(rows, page, |e: &AuditEvent| e.id.0)
+}
+
+/// The acting users' emails (also of removed users) and the acting keys' display prefixes,
+/// read in one statement each for the whole page.
+async fn actor_names(store: &Backend, events: &[AuditEvent]) -> StoreResult<HashMap<Actor, String>> {
+    let mut users = BTreeSet::new();
+    let mut keys = BTreeSet::new();
+    for e in events {
+        match e.actor {
+            Actor::User(id) => users.insert(id.0),
+            Actor::Key(id) => keys.insert(id.0),
+            Actor::System | Actor::Anonymous => false,
+        };
+    }
+    let mut names = HashMap::new();
+    if !users.is_empty() {
+        let sql = format!(
+            "SELECT id, COALESCE(removed_email, email) FROM users WHERE id IN ({})",
+            placeholders(users.len())
+        );
+        let sql = Backend::sql(&sql).into_owned();
+        let mut query = sqlx::query_as::<_, (Uuid, Text)>(&sql);
+        for id in &users {
+            query = query.bind(*id);
+        }
+        let found = query.fetch_all(store.reader()).await.map_err(db_err)?;
+        names.extend(found.into_iter().map(|(id, Text(email))| (Actor::User(UserId(id)), email)));
+    }
+    if !keys.is_empty() {
+        let sql = format!(
+            "SELECT id, prefix, start FROM api_keys WHERE id IN ({})",
+            placeholders(keys.len())
+        );
+        let sql = Backend::sql(&sql).into_owned();
+        let mut query = sqlx::query_as::<_, (Uuid, Text, Text)>(&sql);
+        for id in &keys {
+            query = query.bind(*id);
+        }
+        let found = query.fetch_all(store.reader()).await.map_err(db_err)?;
+        // The same text as `ApiKey::display_prefix`.
+        names.extend(
+            found
+                .into_iter()
+                .map(|(id, Text(prefix), Text(start))| (Actor::Key(KeyId(id)), format!("{prefix}{start}"))),
+        );
+    }
+    Ok(names)
+}
+
+/// `n` comma-separated `?` placeholders (the values are always bound).
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
 }
 
 #[async_trait]

@@ -31,6 +31,10 @@ pub(super) trait Dialect {
     /// Inserts `(org_id, role, scopes, updated_at)` into `role_scopes`, replacing an existing row.
     const UPSERT_ROLE_SCOPES: &'static str;
 
+    /// Appended to a `SELECT` to lock the rows it reads until the transaction ends; empty where
+    /// the write transaction already holds the whole database (SQLite).
+    const FOR_UPDATE: &'static str;
+
     /// Raises `api_keys.last_used_at` from `rows` pairs of `(id, time)` placeholders, keeping
     /// the later of stored and new, in one statement.
     fn touch_keys_sql(rows: usize) -> String;

@@ -4,18 +4,18 @@ use super::Backend;
 use super::tx;
 use crate::domain::audit::{Actor, AuditContext, action};
 use crate::domain::fields::Email;
-use crate::domain::ids::{OrgId, ServiceAccountId, UserId};
+use crate::domain::ids::{OrgId, ServiceAccountId, SessionId, UserId};
+use crate::domain::role::Role;
 use crate::store::codec::{ServiceAccountRow, UserRow, paginate};
+use super::members::{self, MEMBER_SELECT};
 use crate::store::sql::{Dialect, conflict_on, db_err, fetch_limit};
 use crate::store::text::Text;
 use crate::store::{
-    LoginRecord, NewUser, Org, OrgReads, OrgStore, Page, PageRequest, ServiceAccount, StoreError, StoreResult, Taken,
+    Ended, LoginRecord, NewUser, Org, OrgReads, OrgStore, Page, PageRequest, ServiceAccount, StoreError, StoreResult, Taken,
     User,
 };
 use async_trait::async_trait;
 
-const MEMBER_SELECT: &str = "SELECT u.id, m.org_id, u.email, m.role, u.created_at \
-     FROM users u JOIN memberships m ON m.user_id = u.id";
 
 #[derive(sqlx::FromRow)]
 struct LoginRow {
@@ -81,6 +81,41 @@ impl OrgStore for Backend {
         tx::insert_audit(&mut tx, &event).await?;
         tx::commit(tx).await
     }
+
+    // Issue 9, members and service-account deletion: the statements are in `members.rs`.
+
+    #[tracing::instrument(name = "store.set_member_role", level = "debug", skip_all)]
+    async fn set_member_role(
+        &self,
+        ctx: &AuditContext,
+        user: UserId,
+        role: Role,
+        caller_role: Role,
+    ) -> StoreResult<User> {
+        members::set_role(self, ctx, user, role, caller_role).await
+    }
+
+    #[tracing::instrument(name = "store.remove_member", level = "debug", skip_all)]
+    async fn remove_member(&self, ctx: &AuditContext, user: UserId, caller_role: Role) -> StoreResult<Ended> {
+        members::remove(self, ctx, user, caller_role).await
+    }
+
+    #[tracing::instrument(name = "store.change_password", level = "debug", skip_all)]
+    async fn change_password(
+        &self,
+        ctx: &AuditContext,
+        user: UserId,
+        keep: SessionId,
+        current_hash: &str,
+        new_hash: &str,
+    ) -> StoreResult<Ended> {
+        members::change_password(self, ctx, user, keep, current_hash, new_hash).await
+    }
+
+    #[tracing::instrument(name = "store.delete_service_account", level = "debug", skip_all)]
+    async fn delete_service_account(&self, ctx: &AuditContext, id: ServiceAccountId) -> StoreResult<Ended> {
+        members::delete_service_account(self, ctx, id).await
+    }
 }
 
 #[async_trait]
@@ -88,7 +123,7 @@ impl OrgReads for Backend {
     #[tracing::instrument(name = "store.find_login", level = "debug", skip_all)]
     async fn find_login(&self, email: &Email) -> StoreResult<Option<LoginRecord>> {
         let row: Option<LoginRow> = sqlx::query_as(&Backend::sql(
-            "SELECT u.id, m.org_id, u.email, m.role, u.created_at, u.password_hash \
+            "SELECT u.id, m.org_id, u.email, m.role, u.created_at, u.last_login_at, u.password_hash \
              FROM users u JOIN memberships m ON m.user_id = u.id WHERE u.email = ? \
              ORDER BY m.created_at LIMIT 1",
         ))
@@ -120,7 +155,8 @@ impl OrgReads for Backend {
     #[tracing::instrument(name = "store.get_service_account", level = "debug", skip_all)]
     async fn get_service_account(&self, org: OrgId, id: ServiceAccountId) -> StoreResult<Option<ServiceAccount>> {
         let row: Option<ServiceAccountRow> = sqlx::query_as(&Backend::sql(
-            "SELECT id, org_id, name, role, created_at FROM service_accounts WHERE org_id = ? AND id = ?",
+            "SELECT id, org_id, name, role, created_at FROM service_accounts \
+             WHERE org_id = ? AND id = ? AND deleted_at IS NULL",
         ))
         .bind(org.0)
         .bind(id.0)
@@ -134,7 +170,7 @@ impl OrgReads for Backend {
     async fn list_service_accounts(&self, org: OrgId, page: PageRequest) -> StoreResult<Page<ServiceAccount>> {
         let rows: Vec<ServiceAccountRow> = sqlx::query_as(&Backend::sql(
             "SELECT id, org_id, name, role, created_at FROM service_accounts \
-             WHERE org_id = ? AND (? IS NULL OR id > ?) ORDER BY id LIMIT ?",
+             WHERE org_id = ? AND deleted_at IS NULL AND (? IS NULL OR id > ?) ORDER BY id LIMIT ?",
         ))
         .bind(org.0)
         .bind(page.after)
@@ -144,5 +180,32 @@ impl OrgReads for Backend {
         .await
         .map_err(db_err)?;
         paginate(rows, page, |sa: &ServiceAccount| sa.id.0)
+    }
+
+    // Issue 9, members.
+
+    #[tracing::instrument(name = "store.list_members", level = "debug", skip_all)]
+    async fn list_members(&self, org: OrgId, page: PageRequest) -> StoreResult<Page<User>> {
+        members::list(self, org, page).await
+    }
+
+    #[tracing::instrument(name = "store.member_login", level = "debug", skip_all)]
+    async fn member_login(&self, org: OrgId, user: UserId) -> StoreResult<Option<LoginRecord>> {
+        let row: Option<LoginRow> = sqlx::query_as(&Backend::sql(
+            "SELECT u.id, m.org_id, u.email, m.role, u.created_at, u.last_login_at, u.password_hash \
+             FROM users u JOIN memberships m ON m.user_id = u.id WHERE m.org_id = ? AND u.id = ?",
+        ))
+        .bind(org.0)
+        .bind(user.0)
+        .fetch_optional(self.reader())
+        .await
+        .map_err(db_err)?;
+        row.map(|r| {
+            Ok(LoginRecord {
+                user: User::try_from(r.user)?,
+                password_hash: r.password_hash,
+            })
+        })
+        .transpose()
     }
 }

@@ -55,6 +55,12 @@ impl SessionStore for Backend {
         .await
         .map_err(db_err)?;
         tx::insert_refresh_token(&mut tx, token).await?;
+        sqlx::query(&Backend::sql("UPDATE users SET last_login_at = ? WHERE id = ?"))
+            .bind(s.created_at.0)
+            .bind(s.user_id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         tx::insert_audit(
             &mut tx,
             &ctx.event(action::LOGIN_SUCCEEDED, format!("session:{}", s.id)),

@@ -205,6 +205,7 @@ pub(super) async fn insert_user(tx: &mut Tx<'_>, ctx: &AuditContext, user: &NewU
         email: user.email.as_str().to_owned(),
         role: user.role.as_str().to_owned(),
         created_at: user.created_at.0,
+        last_login_at: None,
     };
     User::try_from(row)
 }

@@ -90,6 +90,7 @@ pub(super) async fn a_login_is_found_by_the_parsed_email_with_hash_and_role(stor
         email: stored_email,
         role: Role::Owner,
         created_at: T0,
+        last_login_at: None,
     };
     assert_eq!(login.user, expected);
 
@@ -118,6 +119,7 @@ pub(super) async fn creating_a_user_adds_a_member_and_a_taken_email_conflicts(st
         email: user.email.as_str().to_owned(),
         role: Role::Admin,
         created_at: T0,
+        last_login_at: None,
     };
     assert_eq!(created, expected);
     assert_eq!(store.get_member(a.org, user.id).await.unwrap(), Some(expected));

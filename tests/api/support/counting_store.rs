@@ -148,6 +148,13 @@ impl OrgReads for CountingStore {
     async fn list_service_accounts(&self, org: OrgId, page: PageRequest) -> StoreResult<Page<ServiceAccount>> {
         delegate!(read self.list_service_accounts(org, page))
     }
+    // Issue 9, members.
+    async fn list_members(&self, org: OrgId, page: PageRequest) -> StoreResult<Page<User>> {
+        delegate!(read self.list_members(org, page))
+    }
+    async fn member_login(&self, org: OrgId, user: UserId) -> StoreResult<Option<LoginRecord>> {
+        delegate!(read self.member_login(org, user))
+    }
 }
 
 #[async_trait]
@@ -160,6 +167,26 @@ impl OrgStore for CountingStore {
     }
     async fn create_service_account(&self, ctx: &AuditContext, sa: &ServiceAccount) -> StoreResult<()> {
         delegate!(write self.create_service_account(ctx, sa))
+    }
+    // Issue 9, members and service-account deletion.
+    async fn set_member_role(&self, ctx: &AuditContext, user: UserId, role: Role, caller: Role) -> StoreResult<User> {
+        delegate!(write self.set_member_role(ctx, user, role, caller))
+    }
+    async fn remove_member(&self, ctx: &AuditContext, user: UserId, caller: Role) -> StoreResult<Ended> {
+        delegate!(write self.remove_member(ctx, user, caller))
+    }
+    async fn change_password(
+        &self,
+        ctx: &AuditContext,
+        user: UserId,
+        keep: SessionId,
+        current_hash: &str,
+        new_hash: &str,
+    ) -> StoreResult<Ended> {
+        delegate!(write self.change_password(ctx, user, keep, current_hash, new_hash))
+    }
+    async fn delete_service_account(&self, ctx: &AuditContext, id: ServiceAccountId) -> StoreResult<Ended> {
+        delegate!(write self.delete_service_account(ctx, id))
     }
 }
 
@@ -270,6 +297,15 @@ impl AuditReads for CountingStore {
         page: PageRequest,
     ) -> StoreResult<Page<AuditEvent>> {
         delegate!(read self.list_audit_events(org, action, page))
+    }
+    // Issue 9, the audit log's readers.
+    async fn list_audit_entries(
+        &self,
+        org: OrgId,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<AuditEntry>> {
+        delegate!(read self.list_audit_entries(org, filter, page))
     }
 }
 
