@@ -174,12 +174,16 @@ impl KeyStore for Backend {
         first: &KeyRotation,
         second: &KeyRotation,
     ) -> StoreResult<[(ApiKey, ApiKey); 2]> {
+        // Rows are locked in id order whichever key was asked for, so two rotations of one
+        // pair started from either side wait for each other instead of deadlocking.
+        let in_order = first.old <= second.old;
+        let (x, y) = if in_order { (first, second) } else { (second, first) };
         let mut tx = tx::begin(self).await?;
         // An error from the second drops the transaction, undoing the first.
-        let a = rotate_in(&mut tx, ctx, first.old, &first.new, first.old_expires_at).await?;
-        let b = rotate_in(&mut tx, ctx, second.old, &second.new, second.old_expires_at).await?;
+        let rx = rotate_in(&mut tx, ctx, x.old, &x.new, x.old_expires_at).await?;
+        let ry = rotate_in(&mut tx, ctx, y.old, &y.new, y.old_expires_at).await?;
         tx::commit(tx).await?;
-        Ok([a, b])
+        Ok(if in_order { [rx, ry] } else { [ry, rx] })
     }
 }
 

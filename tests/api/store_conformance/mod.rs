@@ -120,6 +120,7 @@ conformance! {
         a_pair_is_inserted_and_listed_together_with_an_event_per_key,
         a_pair_whose_second_key_fails_inserts_nothing,
         rotating_a_pair_replaces_both_keys_or_neither,
+        rotating_a_pair_from_either_side_at_once_succeeds_once,
     ],
     usage: [
         touching_keys_raises_last_used_at_and_never_lowers_it,
