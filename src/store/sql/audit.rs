@@ -59,12 +59,12 @@ impl AuditReads for Backend {
         page: PageRequest,
     ) -> StoreResult<Page<AuditEntry>> {
         let found = events(self, org, filter, page).await?;
-        let mut names = actor_names(self, &found.items).await?;
+        let names = actor_names(self, &found.items).await?;
         let items = found
             .items
             .into_iter()
             .map(|event| AuditEntry {
-                actor_display: names.remove(&event.actor).unwrap_or_default(),
+                actor_display: names.get(&event.actor).cloned().unwrap_or_default(),
                 event,
             })
             .collect();

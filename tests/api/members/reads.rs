@@ -8,7 +8,7 @@ fn policy(limit: u32) -> pb::RateLimitPolicy {
     pb::RateLimitPolicy {
         limit,
         window: Some(prost_types::Duration { seconds: 60, nanos: 0 }),
-        burst: 0,
+        burst: 1,
     }
 }
 
