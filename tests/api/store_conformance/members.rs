@@ -2,8 +2,8 @@
 //! deletion, and the audit log's actors and filters.
 
 use super::fixtures::{
-    Tenant, UA, at, change, changes_after, events, feed_end, first, issued_key, new_user, service_account,
-    session, tenant, unique,
+    Tenant, UA, at, change, changes_after, events, feed_end, first, issued_key, new_user, service_account, session,
+    tenant, unique,
 };
 use gatekey::domain::audit::{Actor, AuditContext, action};
 use gatekey::domain::fields::Name;
@@ -74,7 +74,10 @@ pub(super) async fn members_are_listed_in_creation_order_with_their_last_login(s
     assert_eq!((rest.items[0].id, rest.items[0].last_login_at), (m.id, Some(at(5_000))));
     assert_eq!(rest.items[0].role, Role::Operator);
     let foreign = store.list_members(other.org, first(10)).await.unwrap();
-    assert_eq!(foreign.items.iter().map(|u| u.id).collect::<Vec<_>>(), vec![other.owner]);
+    assert_eq!(
+        foreign.items.iter().map(|u| u.id).collect::<Vec<_>>(),
+        vec![other.owner]
+    );
 }
 
 pub(super) async fn a_role_change_is_audited_and_refused_above_the_caller_or_for_the_last_owner(store: &dyn Store) {
@@ -83,7 +86,10 @@ pub(super) async fn a_role_change_is_audited_and_refused_above_the_caller_or_for
     let m = member(store, &t, Role::Member, 1_000).await;
     let ctx = t.ctx_at(at(2_000));
 
-    let changed = store.set_member_role(&ctx, m.id, Role::Admin, Role::Owner).await.unwrap();
+    let changed = store
+        .set_member_role(&ctx, m.id, Role::Admin, Role::Owner)
+        .await
+        .unwrap();
     assert_eq!((changed.id, changed.role), (m.id, Role::Admin));
     assert_eq!(store.get_member(t.org, m.id).await.unwrap().unwrap().role, Role::Admin);
     let audited = events(store, t.org, action::USER_ROLE_CHANGED).await;
@@ -93,20 +99,28 @@ pub(super) async fn a_role_change_is_audited_and_refused_above_the_caller_or_for
     assert_eq!(audited[0].details.get("to").map(String::as_str), Some("admin"));
 
     // The same role again changes and audits nothing.
-    store.set_member_role(&ctx, m.id, Role::Admin, Role::Owner).await.unwrap();
+    store
+        .set_member_role(&ctx, m.id, Role::Admin, Role::Owner)
+        .await
+        .unwrap();
     assert_eq!(events(store, t.org, action::USER_ROLE_CHANGED).await.len(), 1);
 
     let outranked = store.set_member_role(&ctx, t.owner, Role::Member, Role::Admin).await;
     assert_eq!(precondition(outranked), Precondition::MemberOutranksCaller);
     let last = store.set_member_role(&ctx, t.owner, Role::Admin, Role::Owner).await;
     assert_eq!(precondition(last), Precondition::LastOwner);
-    assert_eq!(store.get_member(t.org, t.owner).await.unwrap().unwrap().role, Role::Owner);
+    assert_eq!(
+        store.get_member(t.org, t.owner).await.unwrap().unwrap().role,
+        Role::Owner
+    );
     assert!(matches!(
         store.set_member_role(&other.ctx, m.id, Role::Member, Role::Owner).await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        store.set_member_role(&ctx, UserId::generate(), Role::Member, Role::Owner).await,
+        store
+            .set_member_role(&ctx, UserId::generate(), Role::Member, Role::Owner)
+            .await,
         Err(StoreError::NotFound)
     ));
 }
@@ -135,9 +149,7 @@ pub(super) async fn demoting_the_last_two_owners_concurrently_leaves_one(store: 
     assert_eq!(owners, 1);
 }
 
-pub(super) async fn removing_a_member_ends_their_sessions_frees_the_email_and_keeps_them_in_the_log(
-    store: &dyn Store,
-) {
+pub(super) async fn removing_a_member_ends_their_sessions_frees_the_email_and_keeps_them_in_the_log(store: &dyn Store) {
     let t = tenant(store).await;
     let m = member(store, &t, Role::Operator, 1_000).await;
     let s1 = login(store, &t, m.id, 2_000).await;
@@ -147,7 +159,10 @@ pub(super) async fn removing_a_member_ends_their_sessions_frees_the_email_and_ke
 
     let last = store.remove_member(&t.ctx_at(at(4_000)), t.owner, Role::Owner).await;
     assert_eq!(precondition(last), Precondition::LastOwner);
-    let ended = store.remove_member(&t.ctx_at(at(5_000)), m.id, Role::Owner).await.unwrap();
+    let ended = store
+        .remove_member(&t.ctx_at(at(5_000)), m.id, Role::Owner)
+        .await
+        .unwrap();
     assert_eq!(ended.sessions, vec![s1.id, s2.id]);
     assert_eq!(
         changes_after(store, start).await,
@@ -159,7 +174,10 @@ pub(super) async fn removing_a_member_ends_their_sessions_frees_the_email_and_ke
     for s in [s1.id, s2.id] {
         assert_eq!(store.get_session(s).await.unwrap().unwrap().revoked_at, Some(at(5_000)));
     }
-    assert_eq!(store.get_session(owner_session.id).await.unwrap().unwrap().revoked_at, None);
+    assert_eq!(
+        store.get_session(owner_session.id).await.unwrap().unwrap().revoked_at,
+        None
+    );
     assert_eq!(store.get_member(t.org, m.id).await.unwrap(), None);
     assert!(store.find_login(&m.email).await.unwrap().is_none());
     assert!(matches!(
@@ -188,9 +206,7 @@ pub(super) async fn removing_a_member_ends_their_sessions_frees_the_email_and_ke
     assert_eq!(store.find_login(&m.email).await.unwrap().unwrap().user.id, again.id);
 }
 
-pub(super) async fn a_password_change_ends_the_other_sessions_only_when_the_hash_is_still_current(
-    store: &dyn Store,
-) {
+pub(super) async fn a_password_change_ends_the_other_sessions_only_when_the_hash_is_still_current(store: &dyn Store) {
     let t = tenant(store).await;
     let m = member(store, &t, Role::Member, 1_000).await;
     let keep = login(store, &t, m.id, 2_000).await;
@@ -199,7 +215,9 @@ pub(super) async fn a_password_change_ends_the_other_sessions_only_when_the_hash
         actor: Actor::User(m.id),
         ..t.ctx_at(at(4_000))
     };
-    let stale = store.change_password(&ctx, m.id, keep.id, "not-the-hash", "$argon2id$new").await;
+    let stale = store
+        .change_password(&ctx, m.id, keep.id, "not-the-hash", "$argon2id$new")
+        .await;
     assert_eq!(precondition(stale), Precondition::PasswordChanged);
     assert_eq!(store.get_session(other.id).await.unwrap().unwrap().revoked_at, None);
 
@@ -241,7 +259,10 @@ pub(super) async fn deleting_a_service_account_revokes_its_keys_and_frees_its_na
         vec![change(ChangeKind::Key, k2.id, at(2_000))]
     );
     let revoked = store.get_key(t.org, k2.id).await.unwrap().unwrap();
-    assert_eq!((revoked.revoked_at, revoked.revoked_by), (Some(at(2_000)), Some(t.ctx.actor)));
+    assert_eq!(
+        (revoked.revoked_at, revoked.revoked_by),
+        (Some(at(2_000)), Some(t.ctx.actor))
+    );
     assert_eq!(store.get_service_account(t.org, sa.id).await.unwrap(), None);
     let listed = store.list_service_accounts(t.org, first(10)).await.unwrap().items;
     assert!(listed.iter().all(|s| s.id != sa.id));
@@ -279,7 +300,10 @@ pub(super) async fn audit_entries_filter_by_actor_and_target_and_name_the_actor(
         actor: Actor::System,
         ..t.ctx_at(at(2_000))
     };
-    store.append_audit(&system.event("test.by_system", String::new())).await.unwrap();
+    store
+        .append_audit(&system.event("test.by_system", String::new()))
+        .await
+        .unwrap();
 
     let all = store
         .list_audit_entries(t.org, &AuditFilter::default(), first(100))
