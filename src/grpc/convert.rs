@@ -12,8 +12,8 @@ use crate::proto::v1 as pb;
 use crate::service::ServiceError;
 use crate::service::limits::RateLimitSource;
 use crate::store::{AuditEntry, ServiceAccount, User};
-use uuid::Uuid;
 use std::time::Duration;
+use uuid::Uuid;
 
 /// Collects violations so that one response names every bad field.
 #[derive(Default)]

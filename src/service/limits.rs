@@ -1,8 +1,8 @@
 //! Rate-limit policies and role scopes: what Verify enforces, set by owners and admins.
 
 use super::{Caller, Core, Resource, ServiceError, ServiceResult};
-use crate::domain::ids::KeyId;
 use crate::domain::FieldViolation;
+use crate::domain::ids::KeyId;
 use crate::domain::rate_limit::RateLimitPolicy;
 use crate::domain::role::Role;
 use crate::domain::scope::Scopes;
@@ -91,6 +91,9 @@ impl Core {
     pub async fn list_role_scopes(&self, caller: &Caller) -> ServiceResult<Vec<(Role, Scopes)>> {
         let configured = self.store.role_scopes(caller.principal.org()).await?;
         let scopes = crate::verify::tokens::RoleScopes::with(configured);
-        Ok(Role::ALL.into_iter().map(|role| (role, scopes.of(role).clone())).collect())
+        Ok(Role::ALL
+            .into_iter()
+            .map(|role| (role, scopes.of(role).clone()))
+            .collect())
     }
 }

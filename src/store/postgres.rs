@@ -110,11 +110,11 @@ mod feed;
 #[path = "sql/keys.rs"]
 mod keys;
 #[allow(clippy::duplicate_mod)]
-#[path = "sql/orgs.rs"]
-mod orgs;
-#[allow(clippy::duplicate_mod)]
 #[path = "sql/members.rs"]
 mod members;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/orgs.rs"]
+mod orgs;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/policy.rs"]
 mod policy;

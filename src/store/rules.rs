@@ -4,10 +4,10 @@
 //! decisions call for, so every backend applies the same policy.
 
 use super::{NextRefreshToken, Precondition, Session};
-use crate::domain::role::Role;
 use crate::domain::api_key::ApiKey;
 use crate::domain::audit::AuditContext;
 use crate::domain::ids::KeyId;
+use crate::domain::role::Role;
 use crate::domain::time::UnixMs;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -113,12 +113,7 @@ pub fn latest_uses(used: &[(KeyId, UnixMs)]) -> Vec<(KeyId, UnixMs)> {
 /// Whether a member whose role is `current` may get role `next` (`None`: be removed) from a
 /// caller whose role is `caller_role`, in an org with `owners` owners: nobody touches a member
 /// above their own role, and an org never loses its last owner.
-pub fn member_change(
-    current: Role,
-    next: Option<Role>,
-    caller_role: Role,
-    owners: usize,
-) -> Result<(), Precondition> {
+pub fn member_change(current: Role, next: Option<Role>, caller_role: Role, owners: usize) -> Result<(), Precondition> {
     if current > caller_role {
         return Err(Precondition::MemberOutranksCaller);
     }

@@ -8,8 +8,9 @@
 //! by org, so a foreign id is indistinguishable from a missing one.
 
 use super::{
-    AuditEntry, AuditFilter, Change, ChangeSubscription, Ended, LoginRecord, NewRefreshToken, NewUser, NextRefreshToken, Org, Page, PageRequest,
-    RateLimitTarget, RefreshOutcome, ServiceAccount, Session, SigningKeyRecord, StoreResult, User,
+    AuditEntry, AuditFilter, Change, ChangeSubscription, Ended, LoginRecord, NewRefreshToken, NewUser,
+    NextRefreshToken, Org, Page, PageRequest, RateLimitTarget, RefreshOutcome, ServiceAccount, Session,
+    SigningKeyRecord, StoreResult, User,
 };
 use crate::domain::api_key::{ApiKey, KeyRotation, NewKey};
 use crate::domain::audit::{AuditContext, AuditEvent};

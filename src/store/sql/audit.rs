@@ -10,7 +10,8 @@ use crate::store::codec::{AuditRow, paginate};
 use crate::store::sql::{Dialect, db_err, fetch_limit};
 use crate::store::text::Text;
 use crate::store::{
-    AuditEntry, AuditFilter, AuditLog, AuditReads, Page, PageRequest, SigningKeyReads, SigningKeyRecord, SigningKeys, StoreResult,
+    AuditEntry, AuditFilter, AuditLog, AuditReads, Page, PageRequest, SigningKeyReads, SigningKeyRecord, SigningKeys,
+    StoreResult,
 };
 use async_trait::async_trait;
 use std::collections::{BTreeSet, HashMap};
@@ -59,12 +60,12 @@ impl AuditReads for Backend {
         page: PageRequest,
     ) -> StoreResult<Page<AuditEntry>> {
         let found = events(self, org, filter, page).await?;
-        let mut names = actor_names(self, &found.items).await?;
+        let names = actor_names(self, &found.items).await?;
         let items = found
             .items
             .into_iter()
             .map(|event| AuditEntry {
-                actor_display: names.remove(&event.actor).unwrap_or_default(),
+                actor_display: names.get(&event.actor).cloned().unwrap_or_default(),
                 event,
             })
             .collect();
@@ -127,7 +128,11 @@ async fn actor_names(store: &Backend, events: &[AuditEvent]) -> StoreResult<Hash
             query = query.bind(*id);
         }
         let found = query.fetch_all(store.reader()).await.map_err(db_err)?;
-        names.extend(found.into_iter().map(|(id, Text(email))| (Actor::User(UserId(id)), email)));
+        names.extend(
+            found
+                .into_iter()
+                .map(|(id, Text(email))| (Actor::User(UserId(id)), email)),
+        );
     }
     if !keys.is_empty() {
         let sql = format!(

@@ -108,12 +108,14 @@ pub(super) async fn remove(store: &Backend, ctx: &AuditContext, user: UserId, ca
     let mut tx = tx::begin(store).await?;
     let (current, owners) = lock_member(&mut tx, ctx.org_id, user).await?;
     rules::member_change(current, None, caller_role, owners).map_err(StoreError::Precondition)?;
-    sqlx::query(&Backend::sql("DELETE FROM memberships WHERE org_id = ? AND user_id = ?"))
-        .bind(ctx.org_id.0)
-        .bind(user.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+    sqlx::query(&Backend::sql(
+        "DELETE FROM memberships WHERE org_id = ? AND user_id = ?",
+    ))
+    .bind(ctx.org_id.0)
+    .bind(user.0)
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?;
     // `removed_email` is assigned before `email`: MySQL applies assignments left to right.
     sqlx::query(&Backend::sql(
         "UPDATE users SET removed_at = ?, removed_email = email, email = ? \
@@ -129,7 +131,9 @@ pub(super) async fn remove(store: &Backend, ctx: &AuditContext, user: UserId, ca
     let sessions = end_sessions(&mut tx, Some(ctx.org_id), user, None, ctx).await?;
     let mut event = ctx.event(action::USER_REMOVED, format!("user:{user}"));
     event.details.insert("role".into(), current.to_string());
-    event.details.insert("ended_sessions".into(), sessions.len().to_string());
+    event
+        .details
+        .insert("ended_sessions".into(), sessions.len().to_string());
     tx::insert_audit(&mut tx, &event).await?;
     tx::commit(tx).await?;
     Ok(Ended {
@@ -161,7 +165,9 @@ pub(super) async fn change_password(
     }
     let sessions = end_sessions(&mut tx, None, user, Some(keep), ctx).await?;
     let mut event = ctx.event(action::PASSWORD_CHANGED, format!("user:{user}"));
-    event.details.insert("ended_sessions".into(), sessions.len().to_string());
+    event
+        .details
+        .insert("ended_sessions".into(), sessions.len().to_string());
     tx::insert_audit(&mut tx, &event).await?;
     tx::commit(tx).await?;
     Ok(Ended {
@@ -206,7 +212,14 @@ async fn end_sessions(
         .execute(&mut **tx)
         .await
         .map_err(db_err)?;
-        tx::record_change(tx, ChangeKind::Session, id.to_string(), Some(OrgId(session_org)), ctx.now).await?;
+        tx::record_change(
+            tx,
+            ChangeKind::Session,
+            id.to_string(),
+            Some(OrgId(session_org)),
+            ctx.now,
+        )
+        .await?;
         ended.push(id);
     }
     Ok(ended)
@@ -240,7 +253,10 @@ pub(super) async fn delete_service_account(
         .fetch_all(&mut *tx)
         .await
         .map_err(db_err)?;
-    let keys = rows.into_iter().map(ApiKey::try_from).collect::<StoreResult<Vec<_>>>()?;
+    let keys = rows
+        .into_iter()
+        .map(ApiKey::try_from)
+        .collect::<StoreResult<Vec<_>>>()?;
     sqlx::query(&Backend::sql(
         "UPDATE api_keys SET revoked_at = ?, revoked_by = ? \
          WHERE org_id = ? AND service_account_id = ? AND revoked_at IS NULL",

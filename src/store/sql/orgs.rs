@@ -1,21 +1,20 @@
 //! Orgs, members and service accounts. Compiled once per backend (see `store/sql/mod.rs`).
 
 use super::Backend;
+use super::members::{self, MEMBER_SELECT};
 use super::tx;
 use crate::domain::audit::{Actor, AuditContext, action};
 use crate::domain::fields::Email;
 use crate::domain::ids::{OrgId, ServiceAccountId, SessionId, UserId};
 use crate::domain::role::Role;
 use crate::store::codec::{ServiceAccountRow, UserRow, paginate};
-use super::members::{self, MEMBER_SELECT};
 use crate::store::sql::{Dialect, conflict_on, db_err, fetch_limit};
 use crate::store::text::Text;
 use crate::store::{
-    Ended, LoginRecord, NewUser, Org, OrgReads, OrgStore, Page, PageRequest, ServiceAccount, StoreError, StoreResult, Taken,
-    User,
+    Ended, LoginRecord, NewUser, Org, OrgReads, OrgStore, Page, PageRequest, ServiceAccount, StoreError, StoreResult,
+    Taken, User,
 };
 use async_trait::async_trait;
-
 
 #[derive(sqlx::FromRow)]
 struct LoginRow {

@@ -48,7 +48,10 @@ async fn events_name_their_actor_and_filter_by_actor_and_target() {
 
     let by_owner = app
         .admin()
-        .list_audit_events(authed(&org.owner_token, filtered(&format!("user:{}", org.owner_id), "")))
+        .list_audit_events(authed(
+            &org.owner_token,
+            filtered(&format!("user:{}", org.owner_id), ""),
+        ))
         .await
         .unwrap()
         .into_inner()

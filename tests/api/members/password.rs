@@ -30,7 +30,10 @@ async fn changing_the_password_ends_the_other_sessions_but_not_the_callers() {
         .into_inner();
     assert_eq!(ended.ended_sessions, 2, "the org's first login and `other`");
 
-    assert!(verify(&app, &mine.access_token).await.allowed, "the caller's session survives");
+    assert!(
+        verify(&app, &mine.access_token).await.allowed,
+        "the caller's session survives"
+    );
     app.refresh(&mine.refresh_token).await;
     let denied = verify(&app, &other.access_token).await;
     assert_eq!(denied.reason, pb::VerifyReason::SessionRevoked as i32);
@@ -61,7 +64,10 @@ async fn changing_the_password_ends_the_other_sessions_but_not_the_callers() {
         Code::Unauthenticated,
         "INVALID_CREDENTIALS",
     );
-    app.auth().login(login(NEW_PASSWORD)).await.expect("the new password logs in");
+    app.auth()
+        .login(login(NEW_PASSWORD))
+        .await
+        .expect("the new password logs in");
 
     let events = app.audit_events(&mine.access_token, "user.password_changed").await;
     assert_eq!(events.len(), 1);
@@ -100,12 +106,16 @@ async fn a_wrong_current_password_a_weak_new_one_or_an_api_key_is_refused() {
     let sa = app.service_account(&org.owner_token, "ci", pb::Role::Member).await;
     let key = app.issue(&org.owner_token, &sa, &[]).await.secret;
     assert_error(
-        app.auth().change_password(authed(&key, change(PASSWORD, NEW_PASSWORD))).await,
+        app.auth()
+            .change_password(authed(&key, change(PASSWORD, NEW_PASSWORD)))
+            .await,
         Code::PermissionDenied,
         "API_KEY_NOT_ALLOWED",
     );
     assert_error(
-        app.auth().change_password(tonic::Request::new(change(PASSWORD, NEW_PASSWORD))).await,
+        app.auth()
+            .change_password(tonic::Request::new(change(PASSWORD, NEW_PASSWORD)))
+            .await,
         Code::Unauthenticated,
         "MISSING_CREDENTIAL",
     );

@@ -8,7 +8,7 @@ fn policy(limit: u32) -> pb::RateLimitPolicy {
     pb::RateLimitPolicy {
         limit,
         window: Some(prost_types::Duration { seconds: 60, nanos: 0 }),
-        burst: 0,
+        burst: 1,
     }
 }
 
@@ -52,9 +52,15 @@ async fn the_rate_limit_in_force_is_read_with_where_it_comes_from() {
     );
     set(&app, &org.owner_token, "", 500).await;
     assert_eq!(get(&app, &member, "").await.unwrap(), (500, pb::RateLimitSource::Org));
-    assert_eq!(get(&app, &member, &key_id).await.unwrap(), (500, pb::RateLimitSource::Org));
+    assert_eq!(
+        get(&app, &member, &key_id).await.unwrap(),
+        (500, pb::RateLimitSource::Org)
+    );
     set(&app, &org.owner_token, &key_id, 7).await;
-    assert_eq!(get(&app, &member, &key_id).await.unwrap(), (7, pb::RateLimitSource::Key));
+    assert_eq!(
+        get(&app, &member, &key_id).await.unwrap(),
+        (7, pb::RateLimitSource::Key)
+    );
 
     // A key reads its own service account's keys and the org default, nothing else.
     assert_eq!(
@@ -69,7 +75,11 @@ async fn the_rate_limit_in_force_is_read_with_where_it_comes_from() {
     );
 
     let other = app.org("globex").await;
-    assert_error(get(&app, &other.owner_token, &key_id).await, Code::NotFound, "KEY_NOT_FOUND");
+    assert_error(
+        get(&app, &other.owner_token, &key_id).await,
+        Code::NotFound,
+        "KEY_NOT_FOUND",
+    );
     assert_error(
         get(&app, &member, "nope").await,
         Code::InvalidArgument,

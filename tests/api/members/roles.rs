@@ -25,7 +25,10 @@ async fn members_are_listed_with_their_role_and_last_login_to_users_only() {
     assert_eq!(new.role, pb::Role::Operator as i32);
     assert!(new.created_at.is_some());
     assert_eq!(new.last_login_at, None, "never logged in");
-    let owner = listed.iter().find(|u| u.email == org.owner_email).expect("owner listed");
+    let owner = listed
+        .iter()
+        .find(|u| u.email == org.owner_email)
+        .expect("owner listed");
     assert!(owner.last_login_at.is_some(), "the owner logged in");
 
     let member = app.login("new@acme.test").await.access_token;
@@ -71,7 +74,9 @@ async fn nobody_grants_above_their_role_or_changes_a_member_above_it() {
         Code::PermissionDenied,
         "INSUFFICIENT_ROLE",
     );
-    let raised = set_role(&app, &admin, &member_id, pb::Role::Admin).await.expect("up to own role");
+    let raised = set_role(&app, &admin, &member_id, pb::Role::Admin)
+        .await
+        .expect("up to own role");
     assert_eq!(raised.role, pb::Role::Admin as i32);
     assert_error(
         set_role(&app, &admin, "not-an-id", pb::Role::Member).await,
@@ -114,7 +119,9 @@ async fn a_demotion_takes_effect_on_the_next_admin_call_and_is_audited() {
     let admin = app.member(&org.owner_token, "admin@acme.test", pb::Role::Admin).await;
     app.service_account(&admin, "before", pb::Role::Member).await;
     let admin_id = id_of(&app, &org.owner_token, "admin@acme.test").await;
-    set_role(&app, &org.owner_token, &admin_id, pb::Role::Member).await.expect("demote");
+    set_role(&app, &org.owner_token, &admin_id, pb::Role::Member)
+        .await
+        .expect("demote");
     let refused = app
         .admin()
         .create_service_account(authed(

@@ -99,13 +99,23 @@ async fn only_admins_delete_service_accounts_up_to_their_own_role_in_their_own_o
         Code::PermissionDenied,
         "ROLE_ABOVE_OWN",
     );
-    assert_error(delete(&app, &member, &ci).await, Code::PermissionDenied, "INSUFFICIENT_ROLE");
-    assert_error(delete(&app, &key, &ci).await, Code::PermissionDenied, "API_KEY_NOT_ALLOWED");
+    assert_error(
+        delete(&app, &member, &ci).await,
+        Code::PermissionDenied,
+        "INSUFFICIENT_ROLE",
+    );
+    assert_error(
+        delete(&app, &key, &ci).await,
+        Code::PermissionDenied,
+        "API_KEY_NOT_ALLOWED",
+    );
     assert_error(
         delete(&app, &other.owner_token, &ci).await,
         Code::NotFound,
         "SERVICE_ACCOUNT_NOT_FOUND",
     );
     assert!(verify(&app, &key).await.allowed, "nothing was deleted");
-    delete(&app, &admin, &ci).await.expect("an admin deletes a member account");
+    delete(&app, &admin, &ci)
+        .await
+        .expect("an admin deletes a member account");
 }

@@ -15,6 +15,7 @@ mod fixtures;
 mod key_lifecycle;
 mod keys;
 mod limits;
+mod members;
 mod orgs;
 mod sessions;
 mod usage;
@@ -157,6 +158,15 @@ conformance! {
         revoking_rotating_and_deleting_a_key_each_record_a_key_change,
         a_call_that_changes_nothing_records_no_change,
         logging_out_and_reusing_a_refresh_token_record_a_session_change,
+    ],
+    members: [
+        members_are_listed_in_creation_order_with_their_last_login,
+        a_role_change_is_audited_and_refused_above_the_caller_or_for_the_last_owner,
+        demoting_the_last_two_owners_concurrently_leaves_one,
+        removing_a_member_ends_their_sessions_frees_the_email_and_keeps_them_in_the_log,
+        a_password_change_ends_the_other_sessions_only_when_the_hash_is_still_current,
+        deleting_a_service_account_revokes_its_keys_and_frees_its_name,
+        audit_entries_filter_by_actor_and_target_and_name_the_actor,
     ];
     feed: [
         followers_are_woken_by_notify_on_postgres_and_poll_elsewhere,
