@@ -138,6 +138,27 @@ pub fn deleted_name_tombstone(id: crate::domain::ids::ServiceAccountId) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_member_above_the_caller_or_the_last_owner_is_left_alone() {
+        use Role::*;
+        assert_eq!(
+            member_change(Owner, Some(Member), Admin, 2),
+            Err(Precondition::MemberOutranksCaller)
+        );
+        assert_eq!(
+            member_change(Owner, Some(Admin), Owner, 1),
+            Err(Precondition::LastOwner)
+        );
+        assert_eq!(member_change(Owner, None, Owner, 1), Err(Precondition::LastOwner));
+        assert_eq!(member_change(Owner, Some(Owner), Owner, 1), Ok(()));
+        assert_eq!(member_change(Owner, None, Owner, 2), Ok(()));
+        assert_eq!(member_change(Admin, Some(Member), Admin, 1), Ok(()));
+        let tombstone = removed_email_tombstone(crate::domain::ids::UserId::generate());
+        assert!(crate::domain::fields::Email::parse("email", &tombstone).is_err());
+        let tombstone = deleted_name_tombstone(crate::domain::ids::ServiceAccountId::generate());
+        assert!(crate::domain::fields::Name::parse("name", &tombstone).is_err());
+    }
     use crate::domain::ids::{OrgId, SessionId, UserId};
 
     fn session(user_agent: &str, revoked_at: Option<UnixMs>) -> Session {
