@@ -207,3 +207,30 @@ pub fn error_body(code: &str, message: &str, details: Map<String, Value>) -> Str
     let body = json!({ "error": { "code": code, "message": message, "details": details } });
     body.to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_disabled_key_is_a_401_with_the_invalid_token_challenge_and_its_own_code() {
+        let answer = Answer::of(
+            &Decision::deny(VerifyReason::Disabled),
+            true,
+            &RequiredScopes::default(),
+            None,
+        );
+        assert_eq!(answer.status, 401);
+        let header = |name: &str| {
+            answer
+                .client_headers
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(header(REASON_HEADER), Some("DISABLED"));
+        assert_eq!(header("www-authenticate"), Some("Bearer error=\"invalid_token\""));
+        let body: Value = serde_json::from_str(answer.body.as_deref().unwrap_or_default()).unwrap_or_default();
+        assert_eq!(body["error"]["code"], "DISABLED");
+    }
+}

@@ -183,7 +183,8 @@ pub async fn allowed_requests_carry_the_identity(app: &TestApp, base: &str, t: &
     );
 }
 
-/// Missing, invalid, conflicting, revoked: 401 with the JSON body and the RFC 6750 challenge.
+/// Missing, invalid, conflicting, revoked, disabled: 401 with the JSON body and the RFC 6750
+/// challenge.
 pub async fn credential_problems_are_401(app: &TestApp, base: &str, t: &Tenant) {
     let missing = get(base, "/api/x", &[]).await;
     assert_eq!((missing.status, missing.code().as_str()), (401, "MISSING_CREDENTIAL"));
@@ -218,6 +219,26 @@ pub async fn credential_problems_are_401(app: &TestApp, base: &str, t: &Tenant) 
         "on the very next request"
     );
     assert_eq!(revoked.header("www-authenticate"), "Bearer error=\"invalid_token\"");
+
+    let (paused, paused_id) = key(app, t, &[], |_| {}).await;
+    assert_eq!(get(base, "/api/x", &[("x-api-key", &paused)]).await.status, 200);
+    let disable = pb::DisableKeyRequest {
+        key_id: paused_id.clone(),
+    };
+    app.keys()
+        .disable_key(authed(&t.owner, disable))
+        .await
+        .expect("disable");
+    let disabled = get(base, "/api/x", &[("x-api-key", &paused)]).await;
+    assert_eq!(
+        (disabled.status, disabled.code().as_str()),
+        (401, "DISABLED"),
+        "on the very next request"
+    );
+    assert_eq!(disabled.header("www-authenticate"), "Bearer error=\"invalid_token\"");
+    let enable = pb::EnableKeyRequest { key_id: paused_id };
+    app.keys().enable_key(authed(&t.owner, enable)).await.expect("enable");
+    assert_eq!(get(base, "/api/x", &[("x-api-key", &paused)]).await.status, 200);
 }
 
 /// IP and scope: 403; the scope a route needs comes from the gateway's own config.
