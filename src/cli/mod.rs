@@ -63,7 +63,7 @@ pub fn main() -> ExitCode {
             Some(Command::Bootstrap(args)) => server::bootstrap(args, json).await,
             Some(Command::Healthcheck(args)) => healthcheck::run(args, json).await,
             Some(Command::Client(mut cmd)) => {
-                // `--json` before the subcommand reaches the command's own flag.
+                // The global flag and the command's own `--json` are one flag; either sets it.
                 cmd.client_args_mut().json |= json;
                 client::run(cmd).await
             }

