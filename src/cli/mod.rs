@@ -1,7 +1,9 @@
 //! Command-line interface: the server commands (`serve`, `migrate`, `bootstrap`,
 //! `healthcheck`) and the admin client commands that talk gRPC to a running server.
 //!
-//! Exit codes: 0 ok, 1 refused (by the server or the store) or failed, 2 usage error.
+//! Exit codes: 0 ok, 1 refused (by the server or the store), failed or denied (`verify`),
+//! 2 usage error. With the global `--json`, results are one JSON object on stdout and an
+//! error is one JSON object `{"code", "message", "details"}` on stderr.
 
 pub mod client;
 mod healthcheck;
@@ -14,6 +16,9 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(name = "gatekey", version, about, args_conflicts_with_subcommands = true)]
 pub struct Cli {
+    /// Print each result as one JSON object, and an error as one JSON object on stderr.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Option<Command>,
     /// With no subcommand, gatekey serves with these flags.
@@ -27,7 +32,7 @@ enum Command {
     Serve(server::ServeArgs),
     /// Apply pending migrations and exit.
     Migrate(server::StoreArgs),
-    /// Create an org and its first owner; prints {"org_id": ..., "user_id": ...}.
+    /// Create an org and its first owner; prints {"org_id", "user_id", "database"}.
     Bootstrap(server::BootstrapArgs),
     /// Probe the local server's HTTP listener (for container health checks); exit 0 when
     /// healthy.
@@ -38,22 +43,30 @@ enum Command {
 
 /// Parses the command line and runs the command on a multi-threaded runtime.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return client::usage_failure(&e, client::asks_for_json(std::env::args_os())),
+    };
+    let json = cli.json;
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            let err = anyhow::Error::new(e).context("cannot start the async runtime");
+            return client::report(&err, json);
         }
     };
     runtime.block_on(async move {
         match cli.command {
-            None => server::serve(cli.serve).await,
-            Some(Command::Serve(args)) => server::serve(args).await,
-            Some(Command::Migrate(args)) => server::migrate(args).await,
-            Some(Command::Bootstrap(args)) => server::bootstrap(args).await,
-            Some(Command::Healthcheck(args)) => healthcheck::run(args).await,
-            Some(Command::Client(cmd)) => client::run(cmd).await,
+            None => server::serve(cli.serve, json).await,
+            Some(Command::Serve(args)) => server::serve(args, json).await,
+            Some(Command::Migrate(args)) => server::migrate(args, json).await,
+            Some(Command::Bootstrap(args)) => server::bootstrap(args, json).await,
+            Some(Command::Healthcheck(args)) => healthcheck::run(args, json).await,
+            Some(Command::Client(mut cmd)) => {
+                // The global flag and the command's own `--json` are one flag; either sets it.
+                cmd.client_args_mut().json |= json;
+                client::run(cmd).await
+            }
         }
     })
 }

@@ -9,6 +9,10 @@ use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::borrow::Cow;
+use std::fs::OpenOptions;
+use std::io::ErrorKind;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -35,6 +39,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(busy_timeout)
             .foreign_keys(true);
+        create_owner_only(options.get_filename())?;
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             // A writer queued behind one that waits out the busy timeout may wait it out too.
@@ -48,6 +53,15 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         Ok(Self { read, write })
+    }
+
+    /// The database file a `sqlite://PATH` url names, `None` for an in-memory database or a
+    /// url that is not SQLite's.
+    pub fn database_file(url: &str) -> Option<PathBuf> {
+        let (url, _) = busy_timeout_param(url).ok()?;
+        let options = SqliteConnectOptions::from_str(&url).ok()?;
+        let path = options.get_filename();
+        (!is_in_memory(path)).then(|| path.to_owned())
     }
 
     fn reader(&self) -> &SqlitePool {
@@ -119,6 +133,28 @@ mod sessions;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/tx.rs"]
 mod tx;
+
+fn is_in_memory(path: &Path) -> bool {
+    path.as_os_str().is_empty() || path.to_string_lossy().starts_with(":memory:")
+}
+
+/// Creates the database file readable by its owner only (0600) when it does not exist yet,
+/// before SQLite writes anything to it: it holds key hashes and password hashes. SQLite gives
+/// the `-wal` and `-shm` files the database file's mode. An existing file keeps the mode its
+/// owner chose (a deliberate group-readable backup setup, say).
+fn create_owner_only(path: &Path) -> anyhow::Result<()> {
+    if is_in_memory(path) {
+        return Ok(());
+    }
+    match OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(anyhow::anyhow!(
+            "cannot create the SQLite database {}: {e}",
+            path.display()
+        )),
+    }
+}
 
 /// Takes gatekey's `busy_timeout_ms` out of the url (sqlx rejects parameters it does not know).
 fn busy_timeout_param(url: &str) -> anyhow::Result<(String, Duration)> {

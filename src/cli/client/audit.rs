@@ -15,6 +15,15 @@ pub enum AuditCommand {
     List(ListArgs),
 }
 
+impl AuditCommand {
+    /// The connection options of whichever command this is.
+    pub fn client_args_mut(&mut self) -> &mut ClientArgs {
+        match self {
+            Self::List(a) => &mut a.client,
+        }
+    }
+}
+
 /// Arguments of `audit list`.
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
@@ -57,7 +66,7 @@ async fn list(args: ListArgs, out: &mut impl Write) -> anyhow::Result<()> {
     for event in &response.events {
         table.row([
             human_time(event.occurred_at.as_ref(), "-"),
-            event.actor.clone(),
+            actor(event),
             event.action.clone(),
             or_dash(event.target.clone()),
             or_dash(event.key_prefix.clone()),
@@ -70,11 +79,21 @@ async fn list(args: ListArgs, out: &mut impl Write) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Who acted, in words when the server knows them (an email, a key's prefix).
+fn actor(event: &AuditEvent) -> String {
+    if event.actor_display.is_empty() {
+        event.actor.clone()
+    } else {
+        event.actor_display.clone()
+    }
+}
+
 fn to_json(event: &AuditEvent) -> Value {
     json!({
         "id": event.id,
         "org_id": event.org_id,
         "actor": event.actor,
+        "actor_display": event.actor_display,
         "action": event.action,
         "target": event.target,
         "key_prefix": event.key_prefix,

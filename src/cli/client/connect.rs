@@ -160,6 +160,11 @@ impl Api {
         KeyServiceClient::new(self.channel.clone())
     }
 
+    /// An AuthService client on this connection.
+    pub fn auth(&self) -> AuthServiceClient<Channel> {
+        AuthServiceClient::new(self.channel.clone())
+    }
+
     /// An AdminService client on this connection.
     pub fn admin(&self) -> AdminServiceClient<Channel> {
         AdminServiceClient::new(self.channel.clone())

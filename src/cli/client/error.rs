@@ -1,7 +1,9 @@
 //! The one place where a failed command becomes a message on stderr and an exit code.
 
+use serde_json::{Map, Value, json};
 use std::fmt::Write as _;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Write as _};
+use std::process::ExitCode;
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -22,12 +24,116 @@ pub struct ConnectError {
     pub server: String,
 }
 
+/// `gatekey verify` was answered with a denial: the decision is the output, and the exit
+/// code says it was not an allow. Nothing more is printed for it.
+#[derive(Debug, thiserror::Error)]
+#[error("the credential was denied")]
+pub struct Denied;
+
+/// Prints `err` once on stderr, as text or as one JSON object, and returns its exit code.
+pub fn report(err: &anyhow::Error, json: bool) -> ExitCode {
+    let code = exit_code(err);
+    if code != 0 && !err.chain().any(|e| e.is::<Denied>()) {
+        let text = if json { to_json(err).to_string() } else { describe(err) };
+        // Nothing better to do when stderr itself is gone.
+        let _ = writeln!(std::io::stderr(), "{text}");
+    }
+    ExitCode::from(code)
+}
+
+/// Whether the raw arguments ask for JSON; for errors found before they could be parsed.
+pub fn asks_for_json<I: IntoIterator<Item = std::ffi::OsString>>(args: I) -> bool {
+    args.into_iter()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
+}
+
+/// Reports a command line clap rejected (exit 2), or prints the help or version it asked for
+/// (exit 0). With `--json` the rejection is one JSON object with code `USAGE`.
+pub fn usage_failure(err: &clap::Error, json: bool) -> ExitCode {
+    use clap::error::ErrorKind as Kind;
+    let asked = matches!(err.kind(), Kind::DisplayHelp | Kind::DisplayVersion);
+    if !json || asked {
+        let _ = err.print();
+        return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(EXIT_USAGE));
+    }
+    let rendered = err.render().to_string();
+    // clap's text: the problem (sometimes over several lines), then "Usage: ..." and a hint.
+    let (problem, usage) = match rendered.find("\nUsage:") {
+        Some(at) => rendered.split_at(at),
+        None => (rendered.as_str(), ""),
+    };
+    let problem = problem.strip_prefix("error: ").unwrap_or(problem);
+    let message = problem.split_whitespace().collect::<Vec<_>>().join(" ");
+    let usage: Vec<&str> = usage.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let value = json!({
+        "code": "USAGE",
+        "message": message,
+        "details": { "kind": format!("{:?}", err.kind()), "usage": usage.join("\n") },
+    });
+    let _ = writeln!(std::io::stderr(), "{value}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// A failed command as one JSON object: `code` is the server's stable ErrorInfo reason (else
+/// the gRPC code name), or `USAGE`, `CONNECT_FAILED` or `FAILED` for errors on this side;
+/// `details` holds field violations and the ErrorInfo metadata.
+pub fn to_json(err: &anyhow::Error) -> Value {
+    if let Some(status) = err.chain().find_map(|e| e.downcast_ref::<tonic::Status>()) {
+        return status_json(status);
+    }
+    let code = if err.chain().any(|e| e.is::<UsageError>()) {
+        "USAGE"
+    } else if err.downcast_ref::<ConnectError>().is_some() || err.chain().any(|e| e.is::<ConnectError>()) {
+        // The connection error is attached as context, which only `downcast_ref` sees.
+        "CONNECT_FAILED"
+    } else {
+        "FAILED"
+    };
+    let message = describe(err);
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    json!({ "code": code, "message": message, "details": {} })
+}
+
+fn status_json(status: &tonic::Status) -> Value {
+    let details = status.get_error_details();
+    let info = details.error_info();
+    let reason = info
+        .map(|info| info.reason.clone())
+        .filter(|reason| !reason.is_empty())
+        .unwrap_or_else(|| code_name(status.code()).to_owned());
+    let mut fields = Map::new();
+    fields.insert("grpc_code".into(), json!(code_name(status.code())));
+    if let Some(info) = info {
+        let mut metadata: Vec<_> = info.metadata.iter().collect();
+        metadata.sort();
+        for (key, value) in metadata {
+            fields.insert(key.clone(), json!(value));
+        }
+    }
+    if let Some(bad_request) = details.bad_request() {
+        let violations: Vec<_> = bad_request
+            .field_violations
+            .iter()
+            .map(|v| json!({ "field": v.field, "description": v.description }))
+            .collect();
+        fields.insert("field_violations".into(), Value::Array(violations));
+    }
+    if let Some(retry) = details.retry_info().and_then(|r| r.retry_delay) {
+        fields.insert("retry_after_seconds".into(), json!(retry.as_secs_f64()));
+    }
+    json!({ "code": reason, "message": status.message(), "details": fields })
+}
+
 /// The exit code for a failed command; 0 when only the reader of stdout went away
 /// (`gatekey keys list | head`), which is not worth an error message.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     let chain = || err.chain();
     if chain().any(|e| e.is::<UsageError>()) {
         EXIT_USAGE
+    } else if chain().any(|e| e.is::<Denied>()) {
+        EXIT_REFUSED
     } else if chain().any(|e| e.is::<tonic::Status>() || e.is::<ConnectError>()) {
         // A server that closes the connection mid-call (a refused client certificate) also
         // ends in a broken pipe; that one is a failure, not a closed stdout.
@@ -188,6 +294,35 @@ mod tests {
             describe(&err),
             "error: logging in: cannot reach the gatekey server at http://h:1"
         );
+    }
+
+    #[test]
+    fn json_errors_carry_the_reason_the_message_and_the_field_violations() {
+        let mut details = ErrorDetails::with_error_info("KEY_INVALID_ARGUMENT", "gatekey", []);
+        details.set_bad_request(vec![FieldViolation::new("scopes[0]", "must not be empty")]);
+        let status = tonic::Status::with_error_details(Code::InvalidArgument, "bad key", details);
+        let value = to_json(&anyhow::Error::new(status).context("issuing"));
+        assert_eq!(value["code"], "KEY_INVALID_ARGUMENT");
+        assert_eq!(value["message"], "bad key");
+        assert_eq!(value["details"]["field_violations"][0]["field"], "scopes[0]");
+        let usage = to_json(&anyhow::Error::new(UsageError("not logged in".into())));
+        assert_eq!(
+            (usage["code"].as_str(), usage["message"].as_str()),
+            (Some("USAGE"), Some("not logged in"))
+        );
+        let unreachable = to_json(&anyhow::Error::new(ConnectError {
+            server: "http://h:1".into(),
+        }));
+        assert_eq!(unreachable["code"], "CONNECT_FAILED");
+    }
+
+    #[test]
+    fn json_is_asked_for_by_the_flag_anywhere_before_a_double_dash() {
+        let args = |a: &[&str]| a.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        assert!(asks_for_json(args(&["gatekey", "keys", "list", "--json"])));
+        assert!(asks_for_json(args(&["gatekey", "--json", "keys"])));
+        assert!(!asks_for_json(args(&["gatekey", "verify", "--", "--json"])));
+        assert!(!asks_for_json(args(&["--json"])), "the program name is not a flag");
     }
 
     #[test]

@@ -82,6 +82,8 @@ pub fn write_details(out: &mut impl Write, key: &ApiKey) -> io::Result<()> {
             ("last used", human_time(key.last_used_at.as_ref(), "never")),
             ("revoked", human_time(key.revoked_at.as_ref(), "-")),
             ("revoked by", or_dash(key.revoked_by.clone())),
+            ("disabled", human_time(key.disabled_at.as_ref(), "-")),
+            ("pair", or_dash(key.pair_id.clone())),
             ("rotated from", or_dash(key.rotated_from.clone())),
         ],
     )
@@ -94,14 +96,14 @@ pub fn to_json(key: &ApiKey) -> Value {
         "org_id": key.org_id,
         "service_account_id": key.service_account_id,
         "name": key.name,
-        "kind": json_enum(kind_name(key), key.kind),
-        "environment": json_enum(environment_name(key), key.environment),
+        "kind": json_enum(kind_name(key), "KEY_KIND_", key.kind),
+        "environment": json_enum(environment_name(key), "ENVIRONMENT_", key.environment),
         "prefix": key.prefix,
         "start": key.start,
         "scopes": key.scopes,
         "ip_allowlist": key.ip_allowlist,
         "expires_at": json_time(key.expires_at.as_ref()),
-        "status": json_enum(status_name(key), key.status),
+        "status": json_enum(status_name(key), "KEY_STATUS_", key.status),
         "rate_limit": key.rate_limit.as_ref().map(|r| json!({
             "limit": r.limit,
             "window": json_duration(r.window.as_ref()),
@@ -114,7 +116,9 @@ pub fn to_json(key: &ApiKey) -> Value {
         "rotated_from": key.rotated_from,
         "created_by": key.created_by,
         "revoked_by": key.revoked_by,
-        "role": json_enum(role_name(key), key.role),
+        "role": json_enum(role_name(key), "ROLE_", key.role),
+        "pair_id": key.pair_id,
+        "disabled_at": json_time(key.disabled_at.as_ref()),
     })
 }
 
@@ -150,10 +154,11 @@ mod tests {
     }
 
     #[test]
-    fn json_uses_proto_names() {
+    fn json_uses_the_words_of_the_table() {
         let json = to_json(&key());
-        assert_eq!(json["kind"], "KEY_KIND_SECRET");
-        assert_eq!(json["status"], "KEY_STATUS_ACTIVE");
+        assert_eq!(json["kind"], "secret");
+        assert_eq!(json["status"], "active");
+        assert_eq!(json["environment"], "live");
         assert_eq!(json["expires_at"], Value::Null);
         assert_eq!(json["rate_limit"], Value::Null);
     }

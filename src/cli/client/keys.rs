@@ -2,12 +2,13 @@
 
 use super::connect::{Api, ClientArgs};
 use super::error::UsageError;
+use super::key_pair::{self, IssuePairArgs};
 use super::output::PageArgs;
 use super::parse::{self, EnvArg, KindArg, RateSpec};
 use super::{key_view, output};
 use crate::proto::v1::{
-    ApiKey, DeleteKeyRequest, Environment, GetKeyRequest, IssueKeyRequest, KeyKind, ListKeysRequest, RateLimitPolicy,
-    RevokeKeyRequest, RotateKeyRequest,
+    ApiKey, DeleteKeyRequest, DisableKeyRequest, EnableKeyRequest, Environment, GetKeyRequest, IssueKeyRequest,
+    KeyKind, ListKeysRequest, RateLimitPolicy, RevokeKeyRequest, RotateKeyRequest,
 };
 use anyhow::Context as _;
 use chrono::{DateTime, SubsecRound as _, Utc};
@@ -32,6 +33,26 @@ pub enum KeysCommand {
     Revoke(KeyIdArgs),
     /// Delete a key for good.
     Delete(KeyIdArgs),
+    /// Suspend a key: refused with DISABLED until it is enabled again.
+    Disable(KeyIdArgs),
+    /// Lift a suspension.
+    Enable(KeyIdArgs),
+    /// Issue a publishable (pk_) and a secret (sk_) key together; both secrets are shown
+    /// this once only.
+    IssuePair(IssuePairArgs),
+}
+
+impl KeysCommand {
+    /// The connection options of whichever command this is.
+    pub fn client_args_mut(&mut self) -> &mut ClientArgs {
+        match self {
+            Self::Issue(a) => &mut a.client,
+            Self::List(a) => &mut a.client,
+            Self::Rotate(a) => &mut a.client,
+            Self::IssuePair(a) => &mut a.client,
+            Self::Get(a) | Self::Revoke(a) | Self::Delete(a) | Self::Disable(a) | Self::Enable(a) => &mut a.client,
+        }
+    }
 }
 
 /// Arguments of `keys issue`.
@@ -116,22 +137,49 @@ pub async fn run(cmd: KeysCommand, out: &mut impl Write) -> anyhow::Result<()> {
         KeysCommand::Rotate(args) => rotate(args, out).await,
         KeysCommand::Revoke(args) => revoke(args, out).await,
         KeysCommand::Delete(args) => delete(args, out).await,
+        KeysCommand::Disable(args) => disable(args, out).await,
+        KeysCommand::Enable(args) => enable(args, out).await,
+        KeysCommand::IssuePair(args) => key_pair::issue(args, out).await,
     }
 }
 
-fn issue_request(args: &IssueArgs, now: DateTime<Utc>) -> anyhow::Result<IssueKeyRequest> {
-    let expires_at = match (args.expires_at, args.expires_in) {
+/// The expiry asked for by `--expires-at` or `--expires-in` (counted from `now`).
+pub(super) fn expiry(
+    at: Option<DateTime<Utc>>,
+    after: Option<Duration>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<DateTime<Utc>>> {
+    Ok(match (at, after) {
         (Some(at), _) => Some(at),
         // Whole seconds: sub-second precision in an expiry only looks like noise.
         (None, Some(after)) => Some(now.trunc_subsecs(0) + chrono::Duration::from_std(after)?),
         (None, None) => None,
-    };
+    })
+}
+
+/// The `--metadata` entries as a map; a key given twice is a usage error.
+pub(super) fn metadata_map(entries: &[(String, String)]) -> anyhow::Result<HashMap<String, String>> {
     let mut metadata = HashMap::new();
-    for (key, value) in &args.metadata {
+    for (key, value) in entries {
         if metadata.insert(key.clone(), value.clone()).is_some() {
             return Err(UsageError(format!("--metadata {key} is given twice")).into());
         }
     }
+    Ok(metadata)
+}
+
+/// The policy of `--rate-limit` and `--burst`; the burst defaults to the whole limit.
+pub(super) fn policy(spec: Option<RateSpec>, burst: Option<u32>) -> Option<RateLimitPolicy> {
+    spec.map(|spec| RateLimitPolicy {
+        limit: spec.limit,
+        window: Some(parse::to_proto_duration(spec.window)),
+        burst: burst.unwrap_or(spec.limit),
+    })
+}
+
+fn issue_request(args: &IssueArgs, now: DateTime<Utc>) -> anyhow::Result<IssueKeyRequest> {
+    let expires_at = expiry(args.expires_at, args.expires_in, now)?;
+    let metadata = metadata_map(&args.metadata)?;
     Ok(IssueKeyRequest {
         service_account_id: args.service_account.clone(),
         name: args.name.clone(),
@@ -140,11 +188,7 @@ fn issue_request(args: &IssueArgs, now: DateTime<Utc>) -> anyhow::Result<IssueKe
         scopes: args.scopes.clone(),
         ip_allowlist: args.ip_allowlist.clone(),
         expires_at: expires_at.map(parse::to_proto_timestamp),
-        rate_limit: args.rate_limit.map(|spec| RateLimitPolicy {
-            limit: spec.limit,
-            window: Some(parse::to_proto_duration(spec.window)),
-            burst: args.burst.unwrap_or(spec.limit),
-        }),
+        rate_limit: policy(args.rate_limit, args.burst),
         metadata,
     })
 }
@@ -170,12 +214,24 @@ async fn issue(args: IssueArgs, out: &mut impl Write) -> anyhow::Result<()> {
 
 /// The secret on its own line, after a warning on stderr (so `| tail -n1` captures it).
 fn write_secret_once(out: &mut impl Write, secret: &SecretString) -> anyhow::Result<()> {
+    write_secrets_once(out, &[secret])
+}
+
+/// Each secret on its own line, after one warning on stderr.
+pub(super) fn write_secrets_once(out: &mut impl Write, secrets: &[&SecretString]) -> anyhow::Result<()> {
+    let what = if secrets.len() == 1 {
+        "the secret below"
+    } else {
+        "the secrets below"
+    };
     // A closed stderr must not stop the secret from being printed.
     let _ = writeln!(
         std::io::stderr(),
-        "\nwarning: the secret below will not be shown again; store it somewhere safe now"
+        "\nwarning: {what} will not be shown again; store it somewhere safe now"
     );
-    writeln!(out, "{}", secret.expose_secret())?;
+    for secret in secrets {
+        writeln!(out, "{}", secret.expose_secret())?;
+    }
     Ok(())
 }
 
@@ -232,18 +288,35 @@ async fn rotate(args: RotateArgs, out: &mut impl Write) -> anyhow::Result<()> {
         .context("rotating the key")?
         .into_inner();
     let secret = SecretString::from(std::mem::take(&mut response.secret));
+    let paired_secret = SecretString::from(std::mem::take(&mut response.paired_secret));
     let new_key = response.new_key.context("the server's response has no new key")?;
     let old_key = response.old_key.context("the server's response has no old key")?;
+    // A key of a pair rotates with its partner; both new secrets are shown this once.
+    let paired = response.paired_new_key.zip(response.paired_old_key);
     if args.client.json {
+        let (paired_new, paired_old) = paired.as_ref().map_or((None, None), |(new, old)| {
+            (Some(key_view::to_json(new)), Some(key_view::to_json(old)))
+        });
         let value = json!({
             "new_key": key_view::to_json(&new_key),
             "secret": secret.expose_secret(),
             "old_key": key_view::to_json(&old_key),
+            "paired_new_key": paired_new,
+            "paired_secret": paired.as_ref().map(|_| paired_secret.expose_secret()),
+            "paired_old_key": paired_old,
         });
         return output::json(out, &value);
     }
-    key_view::table([&new_key, &old_key]).write(out)?;
-    write_secret_once(out, &secret)
+    match &paired {
+        Some((paired_new, paired_old)) => {
+            key_view::table([&new_key, paired_new, &old_key, paired_old]).write(out)?;
+            write_secrets_once(out, &[&secret, &paired_secret])
+        }
+        None => {
+            key_view::table([&new_key, &old_key]).write(out)?;
+            write_secret_once(out, &secret)
+        }
+    }
 }
 
 async fn revoke(args: KeyIdArgs, out: &mut impl Write) -> anyhow::Result<()> {
@@ -254,6 +327,32 @@ async fn revoke(args: KeyIdArgs, out: &mut impl Write) -> anyhow::Result<()> {
         .revoke_key(api.request(request))
         .await
         .context("revoking the key")?
+        .into_inner();
+    let key = response.key.context("the server's response has no key")?;
+    write_key(out, args.client.json, &key)
+}
+
+async fn disable(args: KeyIdArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let api = Api::connect(&args.client).await?;
+    let request = DisableKeyRequest { key_id: args.key_id };
+    let response = api
+        .keys()
+        .disable_key(api.request(request))
+        .await
+        .context("disabling the key")?
+        .into_inner();
+    let key = response.key.context("the server's response has no key")?;
+    write_key(out, args.client.json, &key)
+}
+
+async fn enable(args: KeyIdArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let api = Api::connect(&args.client).await?;
+    let request = EnableKeyRequest { key_id: args.key_id };
+    let response = api
+        .keys()
+        .enable_key(api.request(request))
+        .await
+        .context("enabling the key")?
         .into_inner();
     let key = response.key.context("the server's response has no key")?;
     write_key(out, args.client.json, &key)

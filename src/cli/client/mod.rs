@@ -1,30 +1,39 @@
-//! The admin client: `gatekey login`, `logout`, `service-accounts`, `keys`, `users` and
-//! `audit`, talking to a running server over gRPC.
+//! The admin client: `gatekey login`, `logout`, `verify`, `service-accounts`, `keys`,
+//! `users`, `roles`, `limits`, `password` and `audit`, talking to a running server over gRPC.
 //!
-//! Exit codes: 0 success; 1 the server refused or could not be reached; 2 bad usage,
-//! including values this side rejects and "not logged in".
+//! Exit codes: 0 success; 1 the server refused or could not be reached, or `verify` was
+//! denied; 2 bad usage, including values this side rejects and "not logged in".
 
 mod audit;
 mod auth;
 mod connect;
 mod error;
+mod key_pair;
 mod key_view;
 mod keys;
+mod limits;
 mod output;
 mod parse;
+mod password;
 pub(crate) mod prompt;
+mod roles;
 mod service_accounts;
 mod session;
 mod tls;
 mod users;
+mod verify;
 
 pub use audit::AuditCommand;
 pub use auth::{LoginArgs, LogoutArgs, PASSWORD_ENV};
 pub use connect::{ClientArgs, DEFAULT_SERVER, USER_AGENT};
-pub use error::{EXIT_REFUSED, EXIT_USAGE, UsageError, describe, exit_code};
+pub use error::{EXIT_REFUSED, EXIT_USAGE, UsageError, asks_for_json, describe, exit_code, report, usage_failure};
 pub use keys::KeysCommand;
+pub use limits::LimitsCommand;
+pub use password::PasswordCommand;
+pub use roles::RolesCommand;
 pub use service_accounts::ServiceAccountsCommand;
 pub use users::{NEW_USER_PASSWORD_ENV, UsersCommand};
+pub use verify::VerifyArgs;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -37,31 +46,57 @@ pub enum ClientCommand {
     Login(LoginArgs),
     /// End the saved session on the server and delete it here.
     Logout(LogoutArgs),
-    /// Create and list service accounts.
+    /// Check a credential against the server as a gateway would, and print the decision;
+    /// exit 0 when allowed, 1 when denied.
+    Verify(VerifyArgs),
+    /// Create, list and delete service accounts.
     #[command(subcommand)]
     ServiceAccounts(ServiceAccountsCommand),
-    /// Issue, inspect, rotate, revoke and delete API keys.
+    /// Issue, inspect, rotate, disable, enable, revoke and delete API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Create users.
+    /// Create, list and remove users, and change their roles.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// The scopes each role grants to users.
+    #[command(subcommand)]
+    Roles(RolesCommand),
+    /// The org's default rate limit and per-key overrides.
+    #[command(subcommand)]
+    Limits(LimitsCommand),
+    /// Change your own password.
+    #[command(subcommand)]
+    Password(PasswordCommand),
     /// Read the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
 }
 
-/// Runs `cmd`, printing results on stdout and errors on stderr.
-pub async fn run(cmd: ClientCommand) -> ExitCode {
+impl ClientCommand {
+    /// The connection and output options of whichever command this is.
+    pub fn client_args_mut(&mut self) -> &mut ClientArgs {
+        match self {
+            Self::Login(a) => &mut a.client,
+            Self::Logout(a) => &mut a.client,
+            Self::Verify(a) => &mut a.client,
+            Self::ServiceAccounts(c) => c.client_args_mut(),
+            Self::Keys(c) => c.client_args_mut(),
+            Self::Users(c) => c.client_args_mut(),
+            Self::Roles(c) => c.client_args_mut(),
+            Self::Limits(c) => c.client_args_mut(),
+            Self::Password(c) => c.client_args_mut(),
+            Self::Audit(c) => c.client_args_mut(),
+        }
+    }
+}
+
+/// Runs `cmd`, printing results on stdout and an error once on stderr (as JSON with
+/// `--json`).
+pub async fn run(mut cmd: ClientCommand) -> ExitCode {
+    let json = cmd.client_args_mut().json;
     match run_with(cmd, &mut std::io::stdout()).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            let code = exit_code(&err);
-            if code != 0 {
-                let _ = writeln!(std::io::stderr(), "{}", describe(&err));
-            }
-            ExitCode::from(code)
-        }
+        Err(err) => report(&err, json),
     }
 }
 
@@ -71,6 +106,10 @@ pub async fn run_with(cmd: ClientCommand, out: &mut impl Write) -> anyhow::Resul
     let result = match cmd {
         ClientCommand::Login(args) => auth::login(args, out).await,
         ClientCommand::Logout(args) => auth::logout(args, out).await,
+        ClientCommand::Verify(args) => verify::run(args, out).await,
+        ClientCommand::Roles(cmd) => roles::run(cmd, out).await,
+        ClientCommand::Limits(cmd) => limits::run(cmd, out).await,
+        ClientCommand::Password(cmd) => password::run(cmd, out).await,
         ClientCommand::ServiceAccounts(cmd) => service_accounts::run(cmd, out).await,
         ClientCommand::Keys(cmd) => keys::run(cmd, out).await,
         ClientCommand::Users(cmd) => users::run(cmd, out).await,
@@ -124,6 +163,23 @@ mod tests {
             "keys revoke k1",
             "keys delete k1 --json",
             "users create --email a@b.c --role admin",
+            "users list --page-size 10",
+            "users set-role u1 operator",
+            "users remove u1 --json",
+            "keys disable k1",
+            "keys enable k1 --json",
+            "keys issue-pair --service-account sa --name web --scope a.write --publishable-scope a.read --env test",
+            "service-accounts delete sa --yes",
+            "roles set-scopes operator keys.read keys.write",
+            "roles set-scopes member",
+            "roles list --json",
+            "limits set --org --limit 100 --window 60 --burst 10",
+            "limits set --key k1 --clear",
+            "limits get --key k1",
+            "limits get",
+            "password change --password-stdin",
+            "verify sk_live_x --scope a.read --client-ip 10.0.0.1 --cost 2",
+            "verify --credential-stdin --json",
             "audit list --action service_account.key_revoked --page-size 20",
         ] {
             let parsed = parse_from(std::iter::once("gatekey").chain(argv.split(' ')));
@@ -137,6 +193,11 @@ mod tests {
             "keys rotate k1 --grace forever",
             "keys issue --service-account sa --name n --rate-limit lots",
             "service-accounts create --name ci --role god",
+            "verify",
+            "verify sk_live_x --credential-stdin",
+            "verify sk_live_x --client-ip nowhere",
+            "users set-role u1 god",
+            "limits get --org",
         ] {
             let parsed = parse_from(std::iter::once("gatekey").chain(argv.split(' ')));
             assert!(parsed.is_err_and(|e| e.exit_code() == 2), "{argv}");

@@ -1,8 +1,9 @@
 //! Output shared by the commands: aligned tables for people, one JSON document for scripts.
-//! Proto values keep their proto field names and enum value names in JSON; timestamps are
-//! RFC 3339 and absent ones `null`.
+//! JSON keeps the proto field names; enum values are the lowercase words the tables show
+//! (`active`, `operator`); timestamps are RFC 3339 and absent ones `null`.
 
 use super::error::printable;
+use crate::proto::v1::{RateLimitPolicy, Role};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
@@ -122,9 +123,13 @@ pub fn human_duration(d: Option<&prost_types::Duration>) -> String {
     }
 }
 
-/// An enum value for JSON: its proto name, or the number when this client does not know it.
-pub fn json_enum(name: Option<&'static str>, value: i32) -> Value {
-    name.map_or_else(|| json!(value), |n| json!(n))
+/// An enum value for JSON: the word the table shows, or the number when this client does not
+/// know the value.
+pub fn json_enum(name: Option<&'static str>, prefix: &str, value: i32) -> Value {
+    match name {
+        Some(_) => json!(human_enum(name, prefix, value)),
+        None => json!(value),
+    }
 }
 
 /// An enum value for people: the proto name without its type prefix, lower-cased.
@@ -132,6 +137,34 @@ pub fn human_enum(name: Option<&'static str>, prefix: &str, value: i32) -> Strin
     name.map_or_else(
         || value.to_string(),
         |n| n.strip_prefix(prefix).unwrap_or(n).to_ascii_lowercase(),
+    )
+}
+
+/// A role as the tables show it, e.g. `operator`.
+pub fn human_role(role: i32) -> String {
+    let name = Role::try_from(role).ok().map(|r| r.as_str_name());
+    human_enum(name, "ROLE_", role)
+}
+
+/// A role for JSON: the same word as [`human_role`].
+pub fn json_role(role: i32) -> Value {
+    let name = Role::try_from(role).ok().map(|r| r.as_str_name());
+    json_enum(name, "ROLE_", role)
+}
+
+/// A rate-limit policy as JSON, `null` when unset.
+pub fn json_policy(policy: Option<&RateLimitPolicy>) -> Value {
+    policy.map_or(
+        Value::Null,
+        |p| json!({ "limit": p.limit, "window": json_duration(p.window.as_ref()), "burst": p.burst }),
+    )
+}
+
+/// A rate-limit policy for people, e.g. `100/1m (burst 10)`; `none` when unset.
+pub fn human_policy(policy: Option<&RateLimitPolicy>, none: &str) -> String {
+    policy.map_or_else(
+        || none.to_owned(),
+        |p| format!("{}/{} (burst {})", p.limit, human_duration(p.window.as_ref()), p.burst),
     )
 }
 
@@ -194,7 +227,8 @@ mod tests {
     fn enums_read_as_names() {
         assert_eq!(human_enum(Some("KEY_STATUS_ACTIVE"), "KEY_STATUS_", 1), "active");
         assert_eq!(human_enum(None, "KEY_STATUS_", 9), "9");
-        assert_eq!(json_enum(None, 9), json!(9));
+        assert_eq!(json_enum(Some("ROLE_OPERATOR"), "ROLE_", 2), json!("operator"));
+        assert_eq!(json_enum(None, "ROLE_", 9), json!(9));
     }
 }
 

@@ -1,10 +1,14 @@
 //! `gatekey service-accounts ...`: the machine identities that own API keys.
 
 use super::connect::{Api, ClientArgs};
+use super::error::UsageError;
 use super::output::PageArgs;
 use super::output::{self, Table, human_enum, human_time, json_enum, json_time};
 use super::parse::RoleArg;
-use crate::proto::v1::{CreateServiceAccountRequest, ListServiceAccountsRequest, Role, ServiceAccount};
+use super::prompt;
+use crate::proto::v1::{
+    CreateServiceAccountRequest, DeleteServiceAccountRequest, ListServiceAccountsRequest, Role, ServiceAccount,
+};
 use anyhow::Context as _;
 use serde_json::{Value, json};
 use std::io::Write;
@@ -16,6 +20,31 @@ pub enum ServiceAccountsCommand {
     Create(CreateArgs),
     /// List the org's service accounts.
     List(ListArgs),
+    /// Delete a service account and revoke its keys; asks first unless --yes.
+    Delete(DeleteArgs),
+}
+
+impl ServiceAccountsCommand {
+    /// The connection options of whichever command this is.
+    pub fn client_args_mut(&mut self) -> &mut ClientArgs {
+        match self {
+            Self::Create(a) => &mut a.client,
+            Self::List(a) => &mut a.client,
+            Self::Delete(a) => &mut a.client,
+        }
+    }
+}
+
+/// Arguments of `service-accounts delete`.
+#[derive(Debug, clap::Args)]
+pub struct DeleteArgs {
+    /// Id of the service account.
+    pub service_account_id: String,
+    /// Delete without asking (required when standard input is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 /// Arguments of `service-accounts create`.
@@ -45,7 +74,39 @@ pub async fn run(cmd: ServiceAccountsCommand, out: &mut impl Write) -> anyhow::R
     match cmd {
         ServiceAccountsCommand::Create(args) => create(args, out).await,
         ServiceAccountsCommand::List(args) => list(args, out).await,
+        ServiceAccountsCommand::Delete(args) => delete(args, out).await,
     }
+}
+
+async fn delete(args: DeleteArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let id = args.service_account_id;
+    // Its keys stop working everywhere at once: ask before doing that by accident.
+    if !args.yes {
+        let question = format!("Delete service account {id} and revoke all its keys?");
+        if !prompt::confirm(&question, "--yes").await? {
+            return Err(UsageError("not confirmed; nothing was deleted".into()).into());
+        }
+    }
+    let api = Api::connect(&args.client).await?;
+    let request = DeleteServiceAccountRequest {
+        service_account_id: id.clone(),
+    };
+    let response = api
+        .admin()
+        .delete_service_account(api.request(request))
+        .await
+        .context("deleting the service account")?
+        .into_inner();
+    if args.client.json {
+        let value = json!({ "service_account_id": id, "revoked_keys": response.revoked_keys });
+        return output::json(out, &value);
+    }
+    writeln!(
+        out,
+        "deleted service account {id}; {} active key(s) revoked",
+        response.revoked_keys
+    )?;
+    Ok(())
 }
 
 async fn create(args: CreateArgs, out: &mut impl Write) -> anyhow::Result<()> {
@@ -117,7 +178,7 @@ fn to_json(account: &ServiceAccount) -> Value {
         "id": account.id,
         "org_id": account.org_id,
         "name": account.name,
-        "role": json_enum(role_name(account), account.role),
+        "role": json_enum(role_name(account), "ROLE_", account.role),
         "created_at": json_time(account.created_at.as_ref()),
     })
 }

@@ -43,8 +43,9 @@ pub struct HealthcheckArgs {
     tls_cert: Option<PathBuf>,
 }
 
-/// Exit 0 when the probe answers 2xx, 1 otherwise (refused, timed out, other status).
-pub async fn run(args: HealthcheckArgs) -> ExitCode {
+/// Exit 0 when the probe answers 2xx, 1 otherwise (refused, timed out, other status). With
+/// `json`, prints `{"healthy": true, "url": ...}` or the error as one JSON object.
+pub async fn run(args: HealthcheckArgs, json: bool) -> ExitCode {
     let target = probe_addr(args.http_addr);
     let path = probe_path(args.ready);
     let scheme = if args.tls_cert.is_some() { "https" } else { "http" };
@@ -54,17 +55,23 @@ pub async fn run(args: HealthcheckArgs) -> ExitCode {
     let answer = tokio::time::timeout(limit, answer)
         .await
         .unwrap_or_else(|_| Err(anyhow::anyhow!("did not answer within {} ms", args.timeout_ms)));
-    match answer {
-        Ok(status) if status.is_success() => ExitCode::SUCCESS,
-        Ok(status) => {
-            eprintln!("unhealthy: {url} answered {status}");
-            ExitCode::FAILURE
+    let problem = match answer {
+        Ok(status) if status.is_success() => {
+            if json {
+                println!("{}", serde_json::json!({ "healthy": true, "url": url }));
+            }
+            return ExitCode::SUCCESS;
         }
-        Err(e) => {
-            eprintln!("unhealthy: {url}: {e:#}");
-            ExitCode::FAILURE
-        }
+        Ok(status) => format!("{url} answered {status}"),
+        Err(e) => format!("{url}: {e:#}"),
+    };
+    if json {
+        let value = serde_json::json!({ "code": "UNHEALTHY", "message": problem, "details": { "url": url } });
+        eprintln!("{value}");
+    } else {
+        eprintln!("unhealthy: {problem}");
     }
+    ExitCode::FAILURE
 }
 
 /// GETs `path` from `target`, over TLS trusting only `tls_cert` when given.
@@ -142,8 +149,8 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
 
-        assert_eq!(run(args(addr, false)).await, ExitCode::SUCCESS);
-        assert_eq!(run(args(addr, true)).await, ExitCode::FAILURE);
+        assert_eq!(run(args(addr, false), false).await, ExitCode::SUCCESS);
+        assert_eq!(run(args(addr, true), false).await, ExitCode::FAILURE);
     }
 
     #[tokio::test]
@@ -151,6 +158,6 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        assert_eq!(run(args(addr, false)).await, ExitCode::FAILURE);
+        assert_eq!(run(args(addr, false), false).await, ExitCode::FAILURE);
     }
 }

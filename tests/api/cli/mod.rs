@@ -1,4 +1,8 @@
-//! The `gatekey` binary itself: the README quickstart, exit codes, and SIGTERM.
+//! The `gatekey` binary itself: the README quickstart, exit codes, and SIGTERM; each client
+//! command and `--json` (in `commands` and `json`).
+
+mod commands;
+mod json;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -44,7 +48,7 @@ pub(crate) async fn run(mut cmd: Command, stdin: &str) -> Run {
     }
 }
 
-async fn json_of(cmd: Command) -> serde_json::Value {
+pub(crate) async fn json_of(cmd: Command) -> serde_json::Value {
     let r = run(cmd, "").await;
     assert_eq!(r.code, 0, "stderr: {}", r.stderr);
     serde_json::from_str(&r.stdout).expect("json output")
@@ -104,6 +108,12 @@ async fn the_readme_quickstart_ends_with_a_key_issued_listed_and_revoked() {
     assert_eq!(booted.code, 0, "{}", booted.stderr);
     let ids: serde_json::Value = serde_json::from_str(booted.stdout.trim()).expect("one JSON line");
     assert!(ids["org_id"].is_string() && ids["user_id"].is_string());
+    let db = dir.path().join("gatekey.db");
+    assert_eq!(
+        std::fs::metadata(&db).expect("database").permissions().mode() & 0o777,
+        0o600,
+        "the server creates its SQLite file owner-only"
+    );
 
     let mut again = gatekey(dir.path(), &addr);
     again.args(["bootstrap", "--org", "acme", "--email", "other@acme.test"]);
@@ -176,7 +186,7 @@ async fn the_readme_quickstart_ends_with_a_key_issued_listed_and_revoked() {
     let mut revoke = gatekey(dir.path(), &addr);
     revoke.args(["keys", "revoke", &key_id, "--json"]);
     let revoked = json_of(revoke).await;
-    assert_eq!(revoked["key"]["status"], "KEY_STATUS_REVOKED");
+    assert_eq!(revoked["key"]["status"], "revoked");
 
     // The revoked key itself is now refused, with the stable code and exit status 1.
     let mut with_key = gatekey(dir.path(), &addr);
