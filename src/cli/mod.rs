@@ -70,3 +70,25 @@ pub fn main() -> ExitCode {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn the_whole_command_line_is_consistent_with_the_global_json_flag() {
+        Cli::command().debug_assert();
+        for argv in [
+            "gatekey keys list --json",
+            "gatekey bootstrap --org a --email a@b.c --json",
+            "gatekey verify k --json",
+        ] {
+            let cli = Cli::try_parse_from(argv.split(' '));
+            assert!(
+                cli.is_ok_and(|c| c.json || matches!(c.command, Some(Command::Client(_)))),
+                "{argv}"
+            );
+        }
+    }
+}
