@@ -67,11 +67,11 @@ where
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let message = e.inner().to_string();
+        // The path already ends in an unknown field's name, except at the top level.
         let field = match unknown_field(&message) {
-            Some(name) if path == "." => name.to_owned(),
-            Some(name) => format!("{path}.{name}"),
-            None if path == "." => String::new(),
-            None => path,
+            _ if path != "." => path,
+            Some(name) => name.to_owned(),
+            None => String::new(),
         };
         // serde's own words, cut before its position suffix (which says nothing to a client).
         let description = message.split(" at line ").next().unwrap_or_default().to_owned();
