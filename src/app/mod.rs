@@ -221,6 +221,7 @@ impl Application {
         let state = HttpState {
             core: core.clone(),
             gateway: self.gateway.clone(),
+            tls: self.tls.is_some(),
         };
         let http = serve::http(
             crate::http::router(state.clone()),

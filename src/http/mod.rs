@@ -1,6 +1,7 @@
 //! The HTTP side: liveness, readiness (which touches the store), JWKS, metrics and
 //! forward-auth.
 
+pub mod api;
 pub mod forward_auth;
 
 use crate::gateway::Gateway;
@@ -18,6 +19,8 @@ use std::sync::Arc;
 pub struct HttpState {
     pub core: Arc<Core>,
     pub gateway: Arc<Gateway>,
+    /// Whether the HTTP listener serves TLS (the console's cookies are then `Secure`).
+    pub tls: bool,
 }
 
 impl FromRef<HttpState> for Arc<Core> {
@@ -26,13 +29,16 @@ impl FromRef<HttpState> for Arc<Core> {
     }
 }
 
-/// Routes served on `--http-addr`.
+/// Routes served on `--http-addr`, the JSON admin API among them (never on the gateway
+/// listener).
 pub fn router(state: HttpState) -> Router {
+    let api = api::router(api::ApiState::new(state.core.clone(), state.tls));
     Router::new()
         .route("/.well-known/jwks.json", get(jwks))
         .route("/metrics", get(metrics))
         .merge(gateway_routes())
         .with_state(state)
+        .merge(api)
 }
 
 /// Routes served on `--gateway-addr` too: forward-auth and the health probes.

@@ -224,6 +224,18 @@ impl JwtKeys {
     /// Checks signature (by a published key, chosen by `kid`), algorithm, issuer, audience,
     /// type, expiry, `iat` and `nbf` (each with [`LEEWAY_SECS`]), against the injected clock.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let claims = self.verify_signed(token)?;
+        let leeway_ms = i64::try_from(LEEWAY_SECS * 1000).unwrap_or(i64::MAX);
+        let now = self.clock.now().0;
+        if now >= claims.exp.saturating_mul(1000).saturating_add(leeway_ms) {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+
+    /// [`Self::verify`] without the expiry check: whose session an expired token named (the
+    /// console's refresh proves its CSRF token against it). Never a credential by itself.
+    pub fn verify_signed(&self, token: &str) -> Result<AccessClaims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Invalid);
@@ -231,7 +243,7 @@ impl JwtKeys {
         let set = self.current();
         let kid = header.kid.ok_or(TokenError::Invalid)?;
         let key = set.verifying.get(&kid).ok_or(TokenError::Invalid)?;
-        // Expiry is checked below against our clock, not the library's, so tests can move time.
+        // Expiry is checked by `verify` against our clock, not the library's, so tests can move time.
         let mut validation = self.validation.clone();
         validation.validate_exp = false;
         let data = jsonwebtoken::decode::<AccessClaims>(token, key, &validation).map_err(|_| TokenError::Invalid)?;
@@ -241,9 +253,6 @@ impl JwtKeys {
         }
         let leeway_ms = i64::try_from(LEEWAY_SECS * 1000).unwrap_or(i64::MAX);
         let now = self.clock.now().0;
-        if now >= claims.exp.saturating_mul(1000).saturating_add(leeway_ms) {
-            return Err(TokenError::Expired);
-        }
         // A token not valid yet, or issued further in the future than clocks may drift, is
         // refused (RFC 8725 3.10): it was minted by a skewed or compromised issuer.
         let future = |secs: i64| secs.saturating_mul(1000) > now.saturating_add(leeway_ms);

@@ -13,6 +13,7 @@ pub(crate) mod cli;
 mod faults;
 mod flood;
 mod gateways;
+mod http_api;
 mod key_lifecycle;
 mod key_pairs;
 mod keys;

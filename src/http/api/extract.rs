@@ -1,0 +1,180 @@
+//! Reading a request: the JSON body and query (unknown fields and malformed input are 400s
+//! naming the field), and the call context handed to the service impls (credential, user
+//! agent, peer address), with the CSRF rule for cookie-authenticated changes.
+
+use super::ApiState;
+use super::errors::ApiError;
+use super::session::{self, SESSION_COOKIE};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use serde::de::DeserializeOwned;
+use std::net::SocketAddr;
+use tonic::metadata::MetadataValue;
+use tonic::transport::server::TcpConnectInfo;
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A JSON request body. An empty body reads as `{}` (every field optional, so the service
+/// names a missing required field); a non-empty one must be `application/json`.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json = is_json(req.headers());
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "PAYLOAD_TOO_LARGE",
+                    format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+                )
+            } else {
+                ApiError::bad_request("the request body could not be read")
+            }
+        })?;
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else if !json {
+            return Err(ApiError::bad_request(
+                "the request body must be `Content-Type: application/json`",
+            ));
+        } else {
+            &bytes
+        };
+        parse(&mut serde_json::Deserializer::from_slice(bytes)).map(JsonBody)
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Deserialises, turning serde's error into a field violation that names the field.
+fn parse<'de, T: serde::Deserialize<'de>, D>(de: D) -> Result<T, ApiError>
+where
+    D: serde::Deserializer<'de>,
+    D::Error: std::fmt::Display,
+{
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.inner().to_string();
+        // The path already ends in an unknown field's name, except at the top level.
+        let field = match unknown_field(&message) {
+            _ if path != "." => path,
+            Some(name) => name.to_owned(),
+            None => String::new(),
+        };
+        // serde's own words, cut before its position suffix (which says nothing to a client).
+        let description = message.split(" at line ").next().unwrap_or_default().to_owned();
+        if field.is_empty() {
+            ApiError::bad_request(format!("malformed request: {description}"))
+        } else {
+            ApiError::invalid_field(&field, description)
+        }
+    })
+}
+
+/// The name in serde's "unknown field `x`, expected ..." message.
+fn unknown_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split('`').next()
+}
+
+/// A query string, read as strictly as a body.
+pub struct JsonQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for JsonQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        parse(de).map(JsonQuery)
+    }
+}
+
+/// What a handler needs of the request besides its body: turned into a `tonic::Request`
+/// carrying `authorization` (from the header, else the console session cookie),
+/// `user-agent` and the peer address, as the gRPC server would have built it.
+pub struct Call {
+    authorization: Option<String>,
+    user_agent: Option<String>,
+    peer: Option<SocketAddr>,
+}
+
+impl Call {
+    /// A `tonic::Request` of `message` carrying this call's metadata.
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(message);
+        if let Some(value) = self
+            .authorization
+            .as_deref()
+            .and_then(|v| MetadataValue::try_from(v).ok())
+        {
+            req.metadata_mut().insert("authorization", value);
+        }
+        if let Some(value) = self.user_agent.as_deref().and_then(|v| MetadataValue::try_from(v).ok()) {
+            req.metadata_mut().insert("user-agent", value);
+        }
+        req.extensions_mut().insert(TcpConnectInfo {
+            local_addr: None,
+            remote_addr: self.peer,
+        });
+        req
+    }
+}
+
+impl FromRequestParts<ApiState> for Call {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+        let user_agent = header_text(&parts.headers, header::USER_AGENT.as_str());
+        // A header that is not text is still "present": the service answers it as invalid.
+        let authorization = match parts.headers.get(header::AUTHORIZATION) {
+            Some(value) => Some(value.to_str().unwrap_or("Invalid").to_owned()),
+            None => match session::cookie(&parts.headers, SESSION_COOKIE) {
+                Some(jwt) => {
+                    if !matches!(parts.method, Method::GET | Method::HEAD) {
+                        state.csrf.check_access_token(&state.core, jwt, &parts.headers)?;
+                    }
+                    Some(format!("Bearer {jwt}"))
+                }
+                None => None,
+            },
+        };
+        Ok(Self {
+            authorization,
+            user_agent,
+            peer,
+        })
+    }
+}
+
+/// A header's value as text, `None` when absent or not text.
+pub fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// The `{id}` (or `{role}`) segment of a route; the service validates it.
+pub struct PathId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|p| Self(p.0))
+            .map_err(|_| ApiError::bad_request("the path segment is not valid text"))
+    }
+}
