@@ -39,10 +39,18 @@ export function replace(el, ...children) {
   append(el, children);
 }
 
-/** A labelled form field: `<label>text <input ...></label>` inside a wrapper. */
+let nextId = 0;
+
+/**
+ * A labelled form field: `<label for>` naming the control, and an optional hint tied to it
+ * with `aria-describedby` (inside the label it would become part of the control's name).
+ */
 export function field(label, control, hint) {
-  return h('label', { className: 'field' }, h('span', { className: 'field-label' }, label), control,
-    hint ? h('span', { className: 'hint' }, hint) : null);
+  if (!control.id) control.id = `f${++nextId}`;
+  const hintEl = hint ? h('span', { className: 'hint', id: `${control.id}-hint` }, hint) : null;
+  if (hintEl) control.setAttribute('aria-describedby', hintEl.id);
+  return h('div', { className: 'field' },
+    h('label', { className: 'field-label', for: control.id }, label), control, hintEl);
 }
 
 /** A `<select>` from `[value, label]` pairs. */
