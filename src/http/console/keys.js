@@ -64,7 +64,7 @@ function keyRow(key, accountNames, ctx) {
     h('td', {}, h('span', { className: `env env-${key.environment}` }, key.environment)),
     h('td', {}, (key.scopes || []).length
       ? h('ul', { className: 'scopes' }, key.scopes.map((s) => h('li', {}, s)))
-      : h('span', { className: 'muted' }, 'role default')),
+      : h('span', { className: 'muted' }, 'none')),
     h('td', { title: date(key.created_at) }, date(key.created_at)),
     h('td', { title: date(key.last_used_at, 'never'), dataset: { testid: 'key-last-used' } }, ago(key.last_used_at)),
     h('td', { title: key.expires_at ? ago(key.expires_at) : '' }, date(key.expires_at, 'never')),
