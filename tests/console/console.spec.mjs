@@ -60,6 +60,20 @@ async function verify(secret) {
   return response.json();
 }
 
+/**
+ * The decision once it is `reason`: a suspension reaches Verify through the cache's
+ * invalidation, so give it a moment (well under the change feed's bound) before failing.
+ */
+async function verifyUntil(secret, reason) {
+  let decision;
+  for (let attempt = 0; attempt < 30; attempt++) {
+    decision = await verify(secret);
+    if (decision.reason === reason) return decision;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.fail(`Verify still answers ${JSON.stringify(decision)}, expected reason ${reason}`);
+}
+
 async function shot(page, name) {
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
 }
@@ -71,7 +85,7 @@ async function signIn(page, who) {
   await page.getByLabel('Password').fill(who.password);
   await page.getByTestId('login-submit').click();
   await page.getByTestId('view-keys').waitFor();
-  assert.match(await page.getByTestId('whoami').textContent(), new RegExp(who.email.replace('.', '\\.')));
+  assert.ok((await page.getByTestId('whoami').textContent()).includes(who.email), 'signed in as the right user');
 }
 
 async function nav(page, view) {
@@ -184,12 +198,11 @@ async function ownerFlow(page, context) {
   await keyAction(page, secondId, 'disable');
   await expectStatus(page, secondId, 'disabled');
   assert.equal(await keyRow(page, secondId).getByTestId('key-status').textContent(), 'Disabled');
-  decision = await verify(second);
-  assert.equal(decision.allowed, false);
-  assert.equal(decision.reason, 'disabled', `a disabled key is denied as disabled: ${JSON.stringify(decision)}`);
+  decision = await verifyUntil(second, 'disabled');
+  assert.equal(decision.allowed, false, 'a disabled key is denied as disabled');
   await keyAction(page, secondId, 'enable');
   await expectStatus(page, secondId, 'active');
-  decision = await verify(second);
+  decision = await verifyUntil(second, 'ok');
   assert.equal(decision.allowed, true, 'an enabled key verifies again');
 
   step('revoke (confirmed), then delete');
@@ -198,9 +211,8 @@ async function ownerFlow(page, context) {
   await confirm.waitFor();
   await confirm.getByTestId('confirm-dialog-submit').click();
   await expectStatus(page, secondId, 'revoked');
-  decision = await verify(second);
-  assert.equal(decision.allowed, false);
-  assert.equal(decision.reason, 'revoked', `a revoked key is denied as revoked: ${JSON.stringify(decision)}`);
+  decision = await verifyUntil(second, 'revoked');
+  assert.equal(decision.allowed, false, 'a revoked key is denied as revoked');
   assert.equal(await keyRow(page, secondId).getByTestId('key-status').textContent(), 'Revoked');
   await keyRow(page, secondId).getByTestId('key-actions').click();
   assert.equal(await keyRow(page, secondId).getByTestId('action-rotate').count(), 0, 'a revoked key cannot be rotated');
@@ -221,7 +233,8 @@ async function ownerFlow(page, context) {
   await nav(page, 'audit');
   const issued = page.getByTestId('audit-row').filter({ hasText: 'service_account.key_issued' });
   await issued.first().waitFor();
-  assert.match(await issued.first().getByTestId('audit-actor-display').textContent(), new RegExp(OWNER.email.replace('.', '\\.')));
+  assert.ok((await issued.first().getByTestId('audit-actor-display').textContent()).includes(OWNER.email),
+    'the audit log names the actor by email');
   await shot(page, 'audit');
   await page.getByTestId('audit-action').fill('service_account.key_revoked');
   await page.getByTestId('audit-apply').click();
