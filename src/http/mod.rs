@@ -1,7 +1,8 @@
-//! The HTTP side: liveness, readiness (which touches the store), JWKS, metrics and
-//! forward-auth.
+//! The HTTP side: liveness, readiness (which touches the store), JWKS, metrics,
+//! forward-auth and the web console.
 
 pub mod api;
+pub mod console;
 pub mod forward_auth;
 
 use crate::gateway::Gateway;
@@ -37,6 +38,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/.well-known/jwks.json", get(jwks))
         .route("/metrics", get(metrics))
         .merge(gateway_routes())
+        .merge(console::routes())
         .with_state(state)
         .merge(api)
 }

@@ -10,6 +10,7 @@
 
 mod admin;
 pub(crate) mod cli;
+mod console;
 mod faults;
 mod flood;
 mod gateways;
