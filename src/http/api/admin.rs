@@ -75,7 +75,12 @@ pub struct UserList {
 #[serde(deny_unknown_fields, default)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
+    /// Only events of this action (`service_account.key_issued`).
     pub action: String,
+    /// Only events by this actor: a user id or a key id.
+    pub actor: String,
+    /// Only events on this target id.
+    pub target: String,
     pub page_size: u32,
     pub page_token: String,
 }
@@ -278,6 +283,8 @@ pub async fn audit_events(
             page_size: q.page_size,
             page_token: q.page_token,
             action: q.action,
+            actor: q.actor,
+            target: q.target,
         }))
         .await?
         .into_inner();
