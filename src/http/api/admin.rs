@@ -157,7 +157,7 @@ pub async fn list_service_accounts(
     }))
 }
 
-#[utoipa::path(post, path = "/v1/service-accounts", tag = "service accounts", request_body = CreateServiceAccountBody,
+#[utoipa::path(post, path = "/v1/service-accounts", tag = "service accounts", request_body = Option<CreateServiceAccountBody>,
     responses((status = 201, body = ServiceAccountBody), ErrorResponses), security(("bearer" = [])))]
 pub async fn create_service_account(
     State(s): State<ApiState>,
@@ -216,7 +216,7 @@ pub async fn list_users(
     }))
 }
 
-#[utoipa::path(post, path = "/v1/users", tag = "users", request_body = CreateUserBody,
+#[utoipa::path(post, path = "/v1/users", tag = "users", request_body = Option<CreateUserBody>,
     responses((status = 201, body = UserBody), ErrorResponses), security(("bearer" = [])))]
 pub async fn create_user(
     State(s): State<ApiState>,
@@ -236,7 +236,7 @@ pub async fn create_user(
     Ok((StatusCode::CREATED, Json(UserBody { user })))
 }
 
-#[utoipa::path(put, path = "/v1/users/{id}/role", tag = "users", params(("id" = String, Path)), request_body = RoleBody,
+#[utoipa::path(put, path = "/v1/users/{id}/role", tag = "users", params(("id" = String, Path)), request_body = Option<RoleBody>,
     responses((status = 200, body = UserBody), ErrorResponses), security(("bearer" = [])))]
 pub async fn set_user_role(
     State(s): State<ApiState>,

@@ -171,7 +171,7 @@ impl From<pb::VerifyResponse> for VerifyDecision {
     }
 }
 
-#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginBody,
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = Option<LoginBody>,
     responses((status = 200, body = Tokens), ErrorResponses))]
 pub async fn login(
     State(s): State<ApiState>,
@@ -191,7 +191,7 @@ pub async fn login(
     Ok(Json(Tokens::from(r)))
 }
 
-#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshBody,
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = Option<RefreshBody>,
     responses((status = 200, body = Tokens), ErrorResponses))]
 pub async fn refresh(
     State(s): State<ApiState>,
@@ -209,7 +209,7 @@ pub async fn refresh(
     Ok(Json(Tokens::from(r)))
 }
 
-#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", request_body = RefreshBody,
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", request_body = Option<RefreshBody>,
     responses((status = 204, description = "logged out"), ErrorResponses))]
 pub async fn logout(
     State(s): State<ApiState>,
@@ -224,7 +224,7 @@ pub async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/v1/auth/password", tag = "auth", request_body = PasswordBody,
+#[utoipa::path(post, path = "/v1/auth/password", tag = "auth", request_body = Option<PasswordBody>,
     responses((status = 200, body = PasswordChanged), ErrorResponses), security(("bearer" = [])))]
 pub async fn change_password(
     State(s): State<ApiState>,
@@ -246,7 +246,7 @@ pub async fn change_password(
 
 /// The server writes Verify's answer as bytes (`grpc::reply`); decoding them gives exactly
 /// what a gRPC client reads.
-#[utoipa::path(post, path = "/v1/verify", tag = "verify", request_body = VerifyBody,
+#[utoipa::path(post, path = "/v1/verify", tag = "verify", request_body = Option<VerifyBody>,
     responses((status = 200, body = VerifyDecision), ErrorResponses))]
 pub async fn verify(
     State(s): State<ApiState>,

@@ -37,7 +37,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                 ApiError::bad_request("the request body could not be read")
             }
         })?;
-        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        // No body, or `null` (the document calls every body optional), reads as `{}`.
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) || bytes.trim_ascii() == b"null" {
             b"{}"
         } else if !json {
             return Err(ApiError::bad_request(

@@ -117,7 +117,7 @@ pub struct PageQuery {
     pub page_token: String,
 }
 
-#[utoipa::path(post, path = "/v1/service-accounts/{id}/keys", tag = "keys", request_body = IssueKeyBody,
+#[utoipa::path(post, path = "/v1/service-accounts/{id}/keys", tag = "keys", request_body = Option<IssueKeyBody>,
     params(("id" = String, Path, description = "service account id")),
     responses((status = 201, body = IssuedKey), ErrorResponses), security(("bearer" = [])))]
 pub async fn issue(
@@ -148,7 +148,7 @@ pub async fn issue(
     Ok((StatusCode::CREATED, Json(issued)))
 }
 
-#[utoipa::path(post, path = "/v1/service-accounts/{id}/key-pairs", tag = "keys", request_body = IssueKeyPairBody,
+#[utoipa::path(post, path = "/v1/service-accounts/{id}/key-pairs", tag = "keys", request_body = Option<IssueKeyPairBody>,
     params(("id" = String, Path, description = "service account id")),
     responses((status = 201, body = IssuedKeyPair), ErrorResponses), security(("bearer" = [])))]
 pub async fn issue_pair(
@@ -243,7 +243,7 @@ pub async fn delete(State(s): State<ApiState>, call: Call, PathId(key_id): PathI
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/v1/keys/{id}/rotate", tag = "keys", params(("id" = String, Path)), request_body = RotateBody,
+#[utoipa::path(post, path = "/v1/keys/{id}/rotate", tag = "keys", params(("id" = String, Path)), request_body = Option<RotateBody>,
     responses((status = 200, body = Rotated), ErrorResponses), security(("bearer" = [])))]
 pub async fn rotate(
     State(s): State<ApiState>,
@@ -269,7 +269,7 @@ pub async fn rotate(
     }))
 }
 
-#[utoipa::path(post, path = "/v1/keys/{id}/revoke", tag = "keys", params(("id" = String, Path)), request_body = Empty,
+#[utoipa::path(post, path = "/v1/keys/{id}/revoke", tag = "keys", params(("id" = String, Path)), request_body = Option<Empty>,
     responses((status = 200, body = KeyBody), ErrorResponses), security(("bearer" = [])))]
 pub async fn revoke(
     State(s): State<ApiState>,
@@ -285,7 +285,7 @@ pub async fn revoke(
     Ok(Json(KeyBody { key: key_of(r.key) }))
 }
 
-#[utoipa::path(post, path = "/v1/keys/{id}/disable", tag = "keys", params(("id" = String, Path)), request_body = Empty,
+#[utoipa::path(post, path = "/v1/keys/{id}/disable", tag = "keys", params(("id" = String, Path)), request_body = Option<Empty>,
     responses((status = 200, body = KeyBody), ErrorResponses), security(("bearer" = [])))]
 pub async fn disable(
     State(s): State<ApiState>,
@@ -301,7 +301,7 @@ pub async fn disable(
     Ok(Json(KeyBody { key: key_of(r.key) }))
 }
 
-#[utoipa::path(post, path = "/v1/keys/{id}/enable", tag = "keys", params(("id" = String, Path)), request_body = Empty,
+#[utoipa::path(post, path = "/v1/keys/{id}/enable", tag = "keys", params(("id" = String, Path)), request_body = Option<Empty>,
     responses((status = 200, body = KeyBody), ErrorResponses), security(("bearer" = [])))]
 pub async fn enable(
     State(s): State<ApiState>,

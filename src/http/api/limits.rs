@@ -48,7 +48,7 @@ pub async fn get_org(State(s): State<ApiState>, call: Call) -> Result<Json<RateL
     get_limit(&s, &call, String::new()).await
 }
 
-#[utoipa::path(put, path = "/v1/rate-limits/org", tag = "rate limits", request_body = PolicyBody,
+#[utoipa::path(put, path = "/v1/rate-limits/org", tag = "rate limits", request_body = Option<PolicyBody>,
     responses((status = 200, body = PolicyInForce), ErrorResponses), security(("bearer" = [])))]
 pub async fn set_org(
     State(s): State<ApiState>,
@@ -69,7 +69,7 @@ pub async fn get_key(
 }
 
 #[utoipa::path(put, path = "/v1/rate-limits/keys/{id}", tag = "rate limits", params(("id" = String, Path)),
-    request_body = PolicyBody, responses((status = 200, body = PolicyInForce), ErrorResponses), security(("bearer" = [])))]
+    request_body = Option<PolicyBody>, responses((status = 200, body = PolicyInForce), ErrorResponses), security(("bearer" = [])))]
 pub async fn set_key(
     State(s): State<ApiState>,
     call: Call,
@@ -109,7 +109,7 @@ pub async fn list_roles(State(s): State<ApiState>, call: Call) -> Result<Json<Ro
     }))
 }
 
-#[utoipa::path(put, path = "/v1/roles/{role}/scopes", tag = "roles", params(("role" = Role, Path)), request_body = ScopesBody,
+#[utoipa::path(put, path = "/v1/roles/{role}/scopes", tag = "roles", params(("role" = Role, Path)), request_body = Option<ScopesBody>,
     responses((status = 200, body = RoleScopes), ErrorResponses), security(("bearer" = [])))]
 pub async fn set_role_scopes(
     State(s): State<ApiState>,

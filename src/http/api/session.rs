@@ -164,7 +164,7 @@ impl Browser {
 }
 
 /// Logs in and sets both cookies.
-#[utoipa::path(post, path = "/console/session", tag = "console", request_body = ConsoleLogin,
+#[utoipa::path(post, path = "/console/session", tag = "console", request_body = Option<ConsoleLogin>,
     responses((status = 200, body = ConsoleSession), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)))]
 pub async fn login(
     State(state): State<ApiState>,
