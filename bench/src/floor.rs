@@ -97,6 +97,13 @@ impl AuthService for Floor {
     async fn verify(&self, _: Request<pb::VerifyRequest>) -> Result<Response<pb::VerifyResponse>, Status> {
         Ok(Response::new(self.response.clone()))
     }
+
+    async fn change_password(
+        &self,
+        _: Request<pb::ChangePasswordRequest>,
+    ) -> Result<Response<pb::ChangePasswordResponse>, Status> {
+        Err(Status::unimplemented("the floor only answers Verify"))
+    }
 }
 
 /// ext_authz with nothing behind it.

@@ -58,6 +58,8 @@ pub fn realistic_key(i: usize, org: OrgId, service_account: ServiceAccountId) ->
         revoked_at: None,
         revoked_by: None,
         rotated_from: None,
+        pair_id: None,
+        disabled_at: None,
     }
 }
 
