@@ -43,7 +43,7 @@ enum Command {
 
 /// Parses the command line and runs the command on a multi-threaded runtime.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(json_flag_last(std::env::args_os())) {
         Ok(cli) => cli,
         Err(e) => return client::usage_failure(&e, client::asks_for_json(std::env::args_os())),
     };
@@ -71,10 +71,32 @@ pub fn main() -> ExitCode {
     })
 }
 
+/// The arguments with leading `--json` flags moved after the command, so `gatekey --json keys
+/// list` works like `gatekey keys list --json`: a bare `gatekey` takes the serve flags, which
+/// makes clap refuse any flag before a subcommand.
+fn json_flag_last(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<_> = args.collect();
+    let leading = args.iter().skip(1).take_while(|a| *a == "--json").count();
+    if leading > 0 && args.len() > leading + 1 {
+        args.drain(1..=leading);
+        args.push("--json".into());
+    }
+    args
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory as _;
+
+    #[test]
+    fn a_leading_json_flag_works_like_a_trailing_one() {
+        let args = |line: &str| json_flag_last(line.split(' ').map(Into::into));
+        let cli = Cli::try_parse_from(args("gatekey --json keys list")).unwrap();
+        assert!(cli.json || matches!(cli.command, Some(Command::Client(_))));
+        assert_eq!(args("gatekey --json keys list"), args("gatekey keys list --json"));
+        assert_eq!(args("gatekey --json"), vec!["gatekey", "--json"]);
+    }
 
     #[test]
     fn the_whole_command_line_is_consistent_with_the_global_json_flag() {
