@@ -87,6 +87,22 @@ pub(super) async fn key(tx: &mut Tx<'_>, org: OrgId, id: KeyId) -> StoreResult<O
 
 pub(super) async fn insert_key(tx: &mut Tx<'_>, new: &NewKey) -> StoreResult<()> {
     let k = &new.key;
+    // The account must still exist, and stays locked until commit: a deletion running at the
+    // same time either waits for this key (and revokes it) or has already removed the account
+    // (NotFound), so no active key outlives its account.
+    let account_sql = format!(
+        "SELECT 1 FROM service_accounts WHERE id = ? AND org_id = ? AND deleted_at IS NULL{}",
+        Backend::FOR_UPDATE
+    );
+    let account = sqlx::query(&Backend::sql(&account_sql))
+        .bind(k.service_account_id.0)
+        .bind(k.org_id.0)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    if account.is_none() {
+        return Err(StoreError::NotFound);
+    }
     sqlx::query(&Backend::sql(
         "INSERT INTO api_keys (id, org_id, service_account_id, key_hash, pepper_version, name, kind, \
          environment, prefix, start, role, scopes, ip_allowlist, expires_at, rate_limit, metadata, \

@@ -2,7 +2,7 @@
 //! deletion, and the audit log's actors and filters.
 
 use super::fixtures::{
-    Tenant, UA, at, change, changes_after, events, feed_end, first, issued_key, new_user, service_account, session,
+    Tenant, UA, at, change, changes_after, events, feed_end, first, issued_key, new_key, new_user, service_account, session,
     tenant, unique,
 };
 use gatekey::domain::audit::{Actor, AuditContext, action};
@@ -282,6 +282,11 @@ pub(super) async fn deleting_a_service_account_revokes_its_keys_and_frees_its_na
         created_at: at(3_000),
     };
     store.create_service_account(&t.ctx, &again).await.unwrap();
+    // No key is added to the deleted account afterwards (a late IssueKey loses to the delete).
+    assert!(matches!(
+        store.insert_key(&t.ctx, &new_key(&t, sa.id)).await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 pub(super) async fn audit_entries_filter_by_actor_and_target_and_name_the_actor(store: &dyn Store) {
