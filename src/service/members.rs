@@ -36,11 +36,12 @@ impl Core {
         caller.principal.require_admin()?;
         caller.principal.require_can_grant(role)?;
         let ctx = caller.audit(self.clock.now());
-        let member = self
+        let (member, ended) = self
             .store
             .set_member_role(&ctx, user, role, caller.principal.role())
             .await
             .map_err(member_error)?;
+        self.forget_ended(&ended);
         tracing::info!(user_id = %user, %role, "set user role");
         Ok(member)
     }

@@ -82,14 +82,16 @@ pub trait OrgStore: OrgReads {
     /// `to`) and returns the member. Must refuse, changing nothing: `NotFound` when `user` is
     /// not a member; `Precondition(MemberOutranksCaller)` when the member's current role is
     /// above `caller_role`; `Precondition(LastOwner)` when the org would have no owner left.
-    /// Setting the role the member already has changes and audits nothing.
+    /// Setting the role the member already has changes and audits nothing. A demotion also
+    /// revokes the member's live sessions in the org (a session change each, returned), since
+    /// their access tokens carry the old role.
     async fn set_member_role(
         &self,
         ctx: &AuditContext,
         user: UserId,
         role: Role,
         caller_role: Role,
-    ) -> StoreResult<User>;
+    ) -> StoreResult<(User, Ended)>;
 
     /// Removes `user` from `ctx.org_id`, with the refusals of [`OrgStore::set_member_role`].
     /// Revokes the user's live sessions in the org (a session change each) and audits

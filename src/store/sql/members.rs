@@ -80,10 +80,11 @@ pub(super) async fn set_role(
     user: UserId,
     role: Role,
     caller_role: Role,
-) -> StoreResult<User> {
+) -> StoreResult<(User, Ended)> {
     let mut tx = tx::begin(store).await?;
     let (current, owners) = lock_member(&mut tx, ctx.org_id, user).await?;
     rules::member_change(current, Some(role), caller_role, owners).map_err(StoreError::Precondition)?;
+    let mut sessions = Vec::new();
     if current != role {
         sqlx::query(&Backend::sql(
             "UPDATE memberships SET role = ? WHERE org_id = ? AND user_id = ?",
@@ -97,11 +98,24 @@ pub(super) async fn set_role(
         let mut event = ctx.event(action::USER_ROLE_CHANGED, format!("user:{user}"));
         event.details.insert("from".into(), current.to_string());
         event.details.insert("to".into(), role.to_string());
+        if role < current {
+            // Access tokens carry the role Verify grants scopes by: a demoted member's sessions
+            // end here (their feed entries drop the cached tokens on every replica), so the
+            // old role cannot outlive the change; they log in again with the new one.
+            sessions = end_sessions(&mut tx, Some(ctx.org_id), user, None, ctx).await?;
+            event.details.insert("ended_sessions".into(), sessions.len().to_string());
+        }
         tx::insert_audit(&mut tx, &event).await?;
     }
     let changed = member(&mut tx, ctx.org_id, user).await?;
     tx::commit(tx).await?;
-    Ok(changed)
+    Ok((
+        changed,
+        Ended {
+            sessions,
+            keys: Vec::new(),
+        },
+    ))
 }
 
 pub(super) async fn remove(store: &Backend, ctx: &AuditContext, user: UserId, caller_role: Role) -> StoreResult<Ended> {

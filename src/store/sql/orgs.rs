@@ -90,7 +90,7 @@ impl OrgStore for Backend {
         user: UserId,
         role: Role,
         caller_role: Role,
-    ) -> StoreResult<User> {
+    ) -> StoreResult<(User, Ended)> {
         members::set_role(self, ctx, user, role, caller_role).await
     }
 

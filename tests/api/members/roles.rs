@@ -104,28 +104,45 @@ async fn the_last_owner_can_be_neither_demoted_nor_removed() {
         .await
         .expect("another owner remains");
     assert_eq!(demoted.role, pb::Role::Admin as i32);
-    let second = id_of(&app, &org.owner_token, "second@acme.test").await;
+    // Demoting oneself ends one's own sessions as well: the token still says owner.
     assert_error(
-        set_role(&app, &org.owner_token, &second, pb::Role::Admin).await,
+        set_role(&app, &org.owner_token, &org.owner_id, pb::Role::Member).await,
+        Code::Unauthenticated,
+        "SESSION_REVOKED",
+    );
+    let now_admin = app.login(&org.owner_email).await.access_token;
+    let second = id_of(&app, &now_admin, "second@acme.test").await;
+    assert_error(
+        set_role(&app, &now_admin, &second, pb::Role::Admin).await,
         Code::PermissionDenied,
         "ROLE_ABOVE_OWN",
     );
 }
 
 #[tokio::test]
-async fn a_demotion_takes_effect_on_the_next_admin_call_and_is_audited() {
+async fn a_demotion_ends_the_members_sessions_and_the_next_login_has_the_new_role() {
     let app = spawn_app().await;
     let org = app.org("acme").await;
     let admin = app.member(&org.owner_token, "admin@acme.test", pb::Role::Admin).await;
     app.service_account(&admin, "before", pb::Role::Member).await;
+    assert!(verify(&app, &admin).await.allowed);
     let admin_id = id_of(&app, &org.owner_token, "admin@acme.test").await;
     set_role(&app, &org.owner_token, &admin_id, pb::Role::Member)
         .await
         .expect("demote");
+    // The old token carried the admin role: it is refused at once, by the admin API and by
+    // Verify, so the old role's scopes end with the demotion.
+    assert_error(users(&app, &admin).await, Code::Unauthenticated, "SESSION_REVOKED");
+    let denied = verify(&app, &admin).await;
+    assert_eq!(
+        (denied.allowed, denied.reason),
+        (false, pb::VerifyReason::SessionRevoked as i32)
+    );
+    let again = app.login("admin@acme.test").await.access_token;
     let refused = app
         .admin()
         .create_service_account(authed(
-            &admin,
+            &again,
             pb::CreateServiceAccountRequest {
                 name: "after".into(),
                 role: pb::Role::Member as i32,
@@ -138,6 +155,7 @@ async fn a_demotion_takes_effect_on_the_next_admin_call_and_is_audited() {
     assert_eq!(events[0].target, format!("user:{admin_id}"));
     assert_eq!(events[0].details.get("from").map(String::as_str), Some("admin"));
     assert_eq!(events[0].details.get("to").map(String::as_str), Some("member"));
+    assert_eq!(events[0].details.get("ended_sessions").map(String::as_str), Some("1"));
     assert_eq!(events[0].actor_display, org.owner_email);
 }
 

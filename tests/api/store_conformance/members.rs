@@ -86,10 +86,11 @@ pub(super) async fn a_role_change_is_audited_and_refused_above_the_caller_or_for
     let m = member(store, &t, Role::Member, 1_000).await;
     let ctx = t.ctx_at(at(2_000));
 
-    let changed = store
+    let (changed, ended) = store
         .set_member_role(&ctx, m.id, Role::Admin, Role::Owner)
         .await
         .unwrap();
+    assert!(ended.sessions.is_empty(), "a promotion ends no session");
     assert_eq!((changed.id, changed.role), (m.id, Role::Admin));
     assert_eq!(store.get_member(t.org, m.id).await.unwrap().unwrap().role, Role::Admin);
     let audited = events(store, t.org, action::USER_ROLE_CHANGED).await;

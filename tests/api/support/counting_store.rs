@@ -169,7 +169,13 @@ impl OrgStore for CountingStore {
         delegate!(write self.create_service_account(ctx, sa))
     }
     // Issue 9, members and service-account deletion.
-    async fn set_member_role(&self, ctx: &AuditContext, user: UserId, role: Role, caller: Role) -> StoreResult<User> {
+    async fn set_member_role(
+        &self,
+        ctx: &AuditContext,
+        user: UserId,
+        role: Role,
+        caller: Role,
+    ) -> StoreResult<(User, Ended)> {
         delegate!(write self.set_member_role(ctx, user, role, caller))
     }
     async fn remove_member(&self, ctx: &AuditContext, user: UserId, caller: Role) -> StoreResult<Ended> {
