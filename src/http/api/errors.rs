@@ -94,6 +94,15 @@ impl ApiError {
             "a cookie-authenticated request must carry the session's X-CSRF-Token header",
         )
     }
+
+    /// 401 INVALID_CREDENTIAL, as the service answers it: a session cookie that holds no
+    /// session token.
+    pub fn invalid_credential() -> Self {
+        tonic::Status::from(crate::service::ServiceError::Unauthenticated(
+            crate::service::AuthFailure::InvalidCredential,
+        ))
+        .into()
+    }
 }
 
 /// Google's mapping of gRPC codes to HTTP statuses.

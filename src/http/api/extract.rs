@@ -145,7 +145,12 @@ impl FromRequestParts<ApiState> for Call {
             Some(value) => Some(value.to_str().unwrap_or("Invalid").to_owned()),
             None => match session::cookie(&parts.headers, SESSION_COOKIE) {
                 Some(jwt) => {
-                    if !matches!(parts.method, Method::GET | Method::HEAD) {
+                    if matches!(parts.method, Method::GET | Method::HEAD) {
+                        // Reads need no CSRF proof, but the cookie still carries only a session.
+                        if state.core.jwt.verify_signed(jwt).is_err() {
+                            return Err(ApiError::invalid_credential());
+                        }
+                    } else {
                         state.csrf.check_access_token(&state.core, jwt, &parts.headers)?;
                     }
                     Some(format!("Bearer {jwt}"))

@@ -77,12 +77,17 @@ impl Csrf {
         }
     }
 
-    /// For a change made with the session cookie `jwt`. A token that does not verify needs no
-    /// CSRF proof: the call fails authentication anyway, and says why (expired, revoked...).
+    /// For a change made with the session cookie `jwt`. A signed token that no longer verifies
+    /// (expired) needs no CSRF proof: the call fails authentication anyway, and says why.
+    /// Anything else in the cookie (an API key planted by a sibling site, garbage) is refused
+    /// outright, so the cookie can only ever carry a session.
     pub fn check_access_token(&self, core: &Core, jwt: &str, headers: &HeaderMap) -> Result<(), ApiError> {
-        match core.jwt.verify(jwt).ok().and_then(|c| Uuid::parse_str(&c.sid).ok()) {
-            Some(sid) => self.check(sid, headers),
-            None => Ok(()),
+        if let Some(sid) = core.jwt.verify(jwt).ok().and_then(|c| Uuid::parse_str(&c.sid).ok()) {
+            return self.check(sid, headers);
+        }
+        match core.jwt.verify_signed(jwt) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(ApiError::invalid_credential()),
         }
     }
 

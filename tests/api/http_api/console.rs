@@ -111,6 +111,47 @@ async fn a_cookie_session_changes_state_only_with_its_csrf_token() {
     assert_eq!(r.status(), 201);
 }
 
+/// The session cookie carries only a session: an API key planted in it (by a sibling site that
+/// can set cookies for the domain) would otherwise pass as a Bearer credential needing no CSRF
+/// token, since API keys have no session to derive one from.
+#[tokio::test]
+async fn a_session_cookie_holding_anything_but_a_session_token_is_refused() {
+    let app = spawn_app().await;
+    let org = app.org("acme").await;
+    let sa = app
+        .service_account(&org.owner_token, "ops", gatekey::proto::v1::Role::Admin)
+        .await;
+    let key = app.issue(&org.owner_token, &sa, &[]).await.secret;
+    let client = Client::new();
+    let url = format!("{}/v1/service-accounts", app.http_addr);
+    for cookie in [key.as_str(), "not-a-token"] {
+        let r = client
+            .post(&url)
+            .header("cookie", format!("gatekey_session={cookie}"))
+            .json(&json!({"name": "planted", "role": "member"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "POST with cookie {}", &cookie[..4]);
+        assert_eq!(code(&r.json::<Value>().await.unwrap()), "INVALID_CREDENTIAL");
+        let r = client
+            .get(&url)
+            .header("cookie", format!("gatekey_session={cookie}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "GET with cookie {}", &cookie[..4]);
+        assert_eq!(code(&r.json::<Value>().await.unwrap()), "INVALID_CREDENTIAL");
+    }
+    let listed = app
+        .admin()
+        .list_service_accounts(crate::support::app::authed(&org.owner_token, Default::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.service_accounts.len(), 1, "nothing was created");
+}
+
 #[tokio::test]
 async fn refresh_rotates_the_cookies_and_logout_clears_them() {
     let app = spawn_app().await;
