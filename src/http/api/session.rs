@@ -94,12 +94,16 @@ impl Csrf {
     /// For the session endpoints, which must work with an expired access token: the token's
     /// signature names the session; without a signed token there is nothing to prove.
     fn check_session(&self, core: &Core, headers: &HeaderMap) -> Result<(), ApiError> {
-        let sid = cookie(headers, SESSION_COOKIE)
-            .and_then(|jwt| core.jwt.verify_signed(jwt).ok())
-            .and_then(|c| Uuid::parse_str(&c.sid).ok())
-            .ok_or_else(ApiError::csrf)?;
+        let sid = signed_session(core, headers).ok_or_else(ApiError::csrf)?;
         self.check(sid, headers)
     }
+}
+
+/// The session id the cookie's token names, if the token carries our signature (expired or not).
+fn signed_session(core: &Core, headers: &HeaderMap) -> Option<Uuid> {
+    cookie(headers, SESSION_COOKIE)
+        .and_then(|jwt| core.jwt.verify_signed(jwt).ok())
+        .and_then(|c| Uuid::parse_str(&c.sid).ok())
 }
 
 fn hmac_b64(key: &[u8], message: &[u8]) -> String {
@@ -189,12 +193,28 @@ pub async fn login(
     established(&state, tokens).await
 }
 
-/// The session of the cookie, with its CSRF token (a reloaded page recovers it here).
+/// The session of the cookie, with its CSRF token (a reloaded page recovers it here). When the
+/// access token has expired, the 401 carries the CSRF token of its still-signed session in
+/// `X-CSRF-Token`, so that a reloaded page can ask for a refresh; a same-origin script reads
+/// it, another site cannot.
 #[utoipa::path(get, path = "/console/session", tag = "console",
-    responses((status = 200, body = ConsoleSession), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)))]
-pub async fn current(State(state): State<ApiState>, headers: HeaderMap) -> Result<Json<ConsoleSession>, ApiError> {
+    responses((status = 200, body = ConsoleSession),
+        (status = 401, body = ErrorBody, headers(("x-csrf-token" = String, description = "the CSRF token of an expired but refreshable session"))),
+        (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)))]
+pub async fn current(State(state): State<ApiState>, headers: HeaderMap) -> Response {
     let jwt = cookie(&headers, SESSION_COOKIE);
-    Ok(Json(session_of(&state, jwt).await?))
+    let error = match session_of(&state, jwt).await {
+        Ok(session) => return Json(session).into_response(),
+        Err(error) => error,
+    };
+    let expired = error.body.error.code == "CREDENTIAL_EXPIRED";
+    let mut response = error.into_response();
+    if let Some(sid) = signed_session(&state.core, &headers).filter(|_| expired)
+        && let Ok(token) = HeaderValue::from_str(&state.csrf.token(sid))
+    {
+        response.headers_mut().insert(CSRF_HEADER, token);
+    }
+    response
 }
 
 /// Rotates the refresh token and re-sets both cookies.

@@ -52,16 +52,35 @@ async function parse(response) {
   return text ? JSON.parse(text) : null;
 }
 
-/** Refreshes the session once for every caller that saw CREDENTIAL_EXPIRED at the same time. */
+/** Rotates the refresh token; true when the session goes on. */
+async function rotate() {
+  const response = await send('POST', '/console/session/refresh');
+  if (!response.ok) return false;
+  const session = await response.json();
+  csrfToken = session.csrf_token;
+  return true;
+}
+
+/**
+ * Refreshes the session once for every caller of this page that saw CREDENTIAL_EXPIRED at the
+ * same time. Tabs share the cookies, so two tabs presenting the same refresh token would look
+ * like a stolen token being replayed (and end the session): under the Web Locks API one tab
+ * refreshes at a time, and a tab that waited first checks whether the other one already did.
+ */
 function refreshSession() {
   if (!refreshing) {
-    refreshing = send('POST', '/console/session/refresh')
-      .then(async (response) => {
-        if (!response.ok) return false;
-        const session = await response.json();
-        csrfToken = session.csrf_token;
+    const once = async () => {
+      const check = await send('GET', '/console/session');
+      if (check.ok) {
+        csrfToken = (await check.json()).csrf_token;
         return true;
-      })
+      }
+      return rotate();
+    };
+    const locked = navigator.locks
+      ? navigator.locks.request('gatekey-console-refresh', once)
+      : once();
+    refreshing = locked
       .catch(() => false)
       .finally(() => {
         refreshing = null;
@@ -70,19 +89,35 @@ function refreshSession() {
   return refreshing;
 }
 
+// 401s that mean the session is over; others (INVALID_CREDENTIALS for a mistyped current
+// password) are the answer to the request, not to the session.
+const SESSION_ENDED = new Set([
+  'MISSING_CREDENTIAL',
+  'INVALID_CREDENTIAL',
+  'CREDENTIAL_EXPIRED',
+  'CREDENTIAL_REVOKED',
+  'CREDENTIAL_DISABLED',
+  'SESSION_REVOKED',
+  'UNKNOWN',
+]);
+
+function endIfSessionGone(error) {
+  if (SESSION_ENDED.has(error.code)) onSignedOut(error);
+}
+
 /** `method path` with an optional JSON body; resolves to the parsed body, throws ApiError. */
 export async function request(method, path, body) {
   let response = await send(method, path, body);
   if (response.status === 401) {
     const error = await errorOf(response);
     if (error.code !== 'CREDENTIAL_EXPIRED' || !(await refreshSession())) {
-      onSignedOut(error);
+      endIfSessionGone(error);
       throw error;
     }
     response = await send(method, path, body);
     if (response.status === 401) {
       const again = await errorOf(response);
-      onSignedOut(again);
+      endIfSessionGone(again);
       throw again;
     }
   }
@@ -107,8 +142,20 @@ export function withQuery(path, params) {
 
 /** The signed-in session, or null when there is none. */
 export async function currentSession() {
-  const response = await send('GET', '/console/session');
-  if (response.status === 401) return null;
+  let response = await send('GET', '/console/session');
+  if (response.status === 401) {
+    // A page reloaded after the access token expired: the server hands the CSRF token of a
+    // still-signed session back in a header, so the refresh cookie can carry the session on.
+    const token = response.headers.get('X-CSRF-Token');
+    if (!token) return null;
+    csrfToken = token;
+    if (!(await refreshSession())) {
+      csrfToken = null;
+      return null;
+    }
+    response = await send('GET', '/console/session');
+    if (response.status === 401) return null;
+  }
   if (!response.ok) throw await errorOf(response);
   const session = await response.json();
   csrfToken = session.csrf_token;

@@ -19,8 +19,12 @@ const VIEWS = {
   settings: settingsView,
 };
 
-/** Owners and admins write; operators and members see everything read-only. */
+/**
+ * Owners and admins write; operators and members see everything read-only, except the audit
+ * log, which the server shows to owners and admins only (so its tab is not offered).
+ */
 const WRITERS = new Set(['owner', 'admin']);
+const ADMIN_ONLY_VIEWS = new Set(['audit']);
 
 const topbar = document.getElementById('topbar');
 const nav = document.getElementById('nav');
@@ -77,6 +81,9 @@ function signedIn(newSession) {
   session = newSession;
   document.body.dataset.role = session.user.role;
   whoami.textContent = `${session.user.email} (${session.user.role})`;
+  for (const button of nav.querySelectorAll('button[data-view]')) {
+    button.hidden = ADMIN_ONLY_VIEWS.has(button.dataset.view) && !WRITERS.has(session.user.role);
+  }
   topbar.hidden = false;
   clearError();
   show('keys');
@@ -94,7 +101,7 @@ function signedOut(notice) {
 
 nav.addEventListener('click', (event) => {
   const button = event.target.closest('button[data-view]');
-  if (button) show(button.dataset.view);
+  if (button && !button.hidden) show(button.dataset.view);
 });
 
 document.getElementById('logout').addEventListener('click', async () => {

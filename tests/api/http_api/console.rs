@@ -204,6 +204,56 @@ async fn refresh_rotates_the_cookies_and_logout_clears_them() {
     assert_eq!(r.status(), 401);
 }
 
+/// A page reloaded after the access token expired: GET /console/session answers 401 with the
+/// CSRF token of the (still signed) session in a header, and that token refreshes it.
+#[tokio::test]
+async fn an_expired_session_hands_a_reloaded_page_its_csrf_token_to_refresh_with() {
+    let app = spawn_app().await;
+    let org = app.org("acme").await;
+    let client = Client::new();
+    let (cookies, session) = console_login(&app, &client, &org.owner_email).await;
+    let csrf = session["csrf_token"].as_str().unwrap().to_owned();
+    let url = format!("{}/console/session", app.http_addr);
+    let r = with_cookies(&client, Method::GET, url.clone(), &cookies)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("x-csrf-token").is_none(), "a live session answers in the body");
+
+    app.clock.advance(std::time::Duration::from_secs(3600 + 120));
+    let r = with_cookies(&client, Method::GET, url.clone(), &cookies)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["x-csrf-token"].to_str().unwrap(), csrf);
+    assert_eq!(code(&r.json::<Value>().await.unwrap()), "CREDENTIAL_EXPIRED");
+    let r = with_cookies(&client, Method::POST, format!("{url}/refresh"), &cookies)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = with_cookies(&client, Method::GET, url.clone(), &set_cookies(&r))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Neither a missing nor a foreign cookie gets a token.
+    let r = client.get(&url).send().await.unwrap();
+    assert!(r.headers().get("x-csrf-token").is_none());
+    let r = client
+        .get(&url)
+        .header("cookie", "gatekey_session=eyJhbGciOiJub25lIn0.e30.")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().get("x-csrf-token").is_none());
+}
+
 #[tokio::test]
 async fn console_cookies_are_secure_on_a_tls_listener() {
     let pki = ServerPki::new();
