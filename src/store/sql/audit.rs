@@ -60,7 +60,7 @@ impl AuditReads for Backend {
         page: PageRequest,
     ) -> StoreResult<Page<AuditEntry>> {
         let found = events(self, org, filter, page).await?;
-        let names = actor_names(self, &found.items).await?;
+        let names = actor_names(self, org, &found.items).await?;
         let items = found
             .items
             .into_iter()
@@ -105,8 +105,10 @@ async fn events(store: &Backend, org: OrgId, filter: &AuditFilter, page: PageReq
 }
 
 /// The acting users' emails (also of removed users) and the acting keys' display prefixes,
-/// read in one statement each for the whole page.
-async fn actor_names(store: &Backend, events: &[AuditEvent]) -> StoreResult<HashMap<Actor, String>> {
+/// read in one statement each for the whole page. The ids come from `org`'s own events, written
+/// by the server; keys are still looked up within `org`, users (who may belong to several orgs,
+/// and whose membership a removal deletes) by id alone.
+async fn actor_names(store: &Backend, org: OrgId, events: &[AuditEvent]) -> StoreResult<HashMap<Actor, String>> {
     let mut users = BTreeSet::new();
     let mut keys = BTreeSet::new();
     for e in events {
@@ -136,11 +138,11 @@ async fn actor_names(store: &Backend, events: &[AuditEvent]) -> StoreResult<Hash
     }
     if !keys.is_empty() {
         let sql = format!(
-            "SELECT id, prefix, start FROM api_keys WHERE id IN ({})",
+            "SELECT id, prefix, start FROM api_keys WHERE org_id = ? AND id IN ({})",
             placeholders(keys.len())
         );
         let sql = Backend::sql(&sql).into_owned();
-        let mut query = sqlx::query_as::<_, (Uuid, Text, Text)>(&sql);
+        let mut query = sqlx::query_as::<_, (Uuid, Text, Text)>(&sql).bind(org.0);
         for id in &keys {
             query = query.bind(*id);
         }
