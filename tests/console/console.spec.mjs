@@ -243,6 +243,15 @@ async function ownerFlow(page, context) {
   await page.getByTestId('audit-row').filter({ hasNotText: 'service_account.key_revoked' }).first()
     .waitFor({ state: 'detached' });
   await page.getByTestId('audit-row').first().waitFor();
+  step('and its actor filter, applied by the server');
+  await page.getByTestId('audit-action').fill('');
+  for (const [who, theirs] of [[MEMBER, 'user.login_succeeded'], [OWNER, 'service_account.key_issued']]) {
+    await page.getByTestId('audit-actor').selectOption({ label: who.email });
+    await page.getByTestId('audit-row').filter({ hasNotText: who.email }).first().waitFor({ state: 'detached' });
+    await page.getByTestId('audit-row').filter({ hasText: theirs }).first().waitFor();
+    assert.equal(await page.getByTestId('audit-row').filter({ hasNotText: who.email }).count(), 0,
+      `only ${who.email}'s events are listed`);
+  }
 
   step('settings: the org rate-limit default');
   await nav(page, 'settings');
