@@ -175,15 +175,15 @@ fn describe_status(status: &tonic::Status) -> String {
         .map(|info| info.reason.clone())
         .filter(|reason| !reason.is_empty())
         .unwrap_or_else(|| code_name(status.code()).to_owned());
-    let mut text = format!("error: {reason} : {}", printable(status.message()));
+    let message = printable(status.message());
+    let mut text = format!("error: {reason} : {message}");
     if let Some(bad_request) = details.bad_request() {
         for violation in &bad_request.field_violations {
-            let _ = write!(
-                text,
-                "\n  {}: {}",
-                printable(&violation.field),
-                printable(&violation.description)
-            );
+            let line = format!("{}: {}", printable(&violation.field), printable(&violation.description));
+            // A single violation is usually the message itself; say it once.
+            if !message.contains(&line) {
+                let _ = write!(text, "\n  {line}");
+            }
         }
     }
     text

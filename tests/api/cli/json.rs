@@ -140,6 +140,12 @@ async fn a_refusal_with_json_is_one_json_object_on_stderr_and_exit_1() {
     text.args(["keys", "get", "00000000-0000-0000-0000-000000000000"]);
     let refused = run(text, "").await;
     assert_eq!(refused.stderr.matches("KEY_NOT_FOUND").count(), 1, "{}", refused.stderr);
+    // A field violation that is the message itself is not repeated under it.
+    let mut text = as_owner(dir.path(), &app, &org);
+    text.args(["keys", "get", "not-an-id"]);
+    let refused = run(text, "").await;
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert_eq!(refused.stderr.matches("must be a UUID").count(), 1, "{}", refused.stderr);
 }
 
 #[tokio::test]
