@@ -200,11 +200,11 @@ async function ownerFlow(page, context) {
   await keyAction(page, secondId, 'disable');
   await expectStatus(page, secondId, 'disabled');
   assert.equal(await keyRow(page, secondId).getByTestId('key-status').textContent(), 'Disabled');
-  decision = await verifyUntil(second, 'disabled');
+  decision = await verifyUntil(second, 'DISABLED');
   assert.equal(decision.allowed, false, 'a disabled key is denied as disabled');
   await keyAction(page, secondId, 'enable');
   await expectStatus(page, secondId, 'active');
-  decision = await verifyUntil(second, 'ok');
+  decision = await verifyUntil(second, 'OK');
   assert.equal(decision.allowed, true, 'an enabled key verifies again');
 
   step('revoke (confirmed), then delete');
@@ -213,7 +213,7 @@ async function ownerFlow(page, context) {
   await confirm.waitFor();
   await confirm.getByTestId('confirm-dialog-submit').click();
   await expectStatus(page, secondId, 'revoked');
-  decision = await verifyUntil(second, 'revoked');
+  decision = await verifyUntil(second, 'REVOKED');
   assert.equal(decision.allowed, false, 'a revoked key is denied as revoked');
   assert.equal(await keyRow(page, secondId).getByTestId('key-status').textContent(), 'Revoked');
   await keyRow(page, secondId).getByTestId('key-actions').click();

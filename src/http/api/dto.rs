@@ -6,12 +6,19 @@ use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::HashMap;
 use utoipa::ToSchema;
 
-/// A lowercase JSON enum beside its proto enum.
+/// A JSON enum beside its proto enum: lowercase words (`operator`, `active`) for values, or
+/// with `as codes` the UPPER_SNAKE of a stable reason, as error codes and gateway headers are.
 macro_rules! wire_enum {
     ($(#[$doc:meta])* $name:ident => $pb:ty { $($variant:ident = $pbv:ident),* $(,)? }) => {
+        wire_enum!(@ "snake_case" $(#[$doc])* $name => $pb { $($variant = $pbv),* });
+    };
+    ($(#[$doc:meta])* $name:ident => $pb:ty as codes { $($variant:ident = $pbv:ident),* $(,)? }) => {
+        wire_enum!(@ "SCREAMING_SNAKE_CASE" $(#[$doc])* $name => $pb { $($variant = $pbv),* });
+    };
+    (@ $case:literal $(#[$doc:meta])* $name:ident => $pb:ty { $($variant:ident = $pbv:ident),* $(,)? }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-        #[serde(rename_all = "snake_case")]
+        #[serde(rename_all = $case)]
         pub enum $name { $($variant),* }
 
         impl $name {
@@ -46,8 +53,9 @@ wire_enum!(
     KeyStatus => pb::KeyStatus { Active = Active, Expired = Expired, Revoked = Revoked, Disabled = Disabled }
 );
 wire_enum!(
-    /// Why a Verify call was decided as it was.
-    VerifyReason => pb::VerifyReason {
+    /// Why a Verify call was decided as it was: the reason's name (`OK`, `DISABLED`), the same
+    /// word the gateways' `x-gatekey-reason` header carries.
+    VerifyReason => pb::VerifyReason as codes {
         Ok = Ok,
         MissingCredential = MissingCredential,
         InvalidCredential = InvalidCredential,

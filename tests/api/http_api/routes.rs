@@ -103,7 +103,7 @@ async fn the_key_lifecycle_works_over_json_and_verify_decides_in_the_body() {
     assert_eq!(status, 200, "{verdict}");
     assert_eq!(
         (verdict["allowed"].as_bool(), verdict["reason"].as_str()),
-        (Some(true), Some("ok"))
+        (Some(true), Some("OK"))
     );
     assert_eq!(verdict["principal"]["type"], "service_account");
     let (_, denied) = json_call(
@@ -118,6 +118,29 @@ async fn the_key_lifecycle_works_over_json_and_verify_decides_in_the_body() {
         (denied["allowed"].as_bool(), denied["http_status"].as_u64()),
         (Some(false), Some(401))
     );
+    assert_eq!(denied["reason"], "INVALID_CREDENTIAL");
+
+    // A suspension: Verify says DISABLED (401) until the key is enabled again.
+    for (action, status_word, reason, http) in [
+        ("disable", "disabled", "DISABLED", 401),
+        ("enable", "active", "OK", 200),
+    ] {
+        let (status, changed) = json_call(&app, Method::POST, &format!("/v1/keys/{key}/{action}"), t, None).await;
+        assert_eq!((status, changed["key"]["status"].as_str()), (200, Some(status_word)), "{changed}");
+        let (_, verdict) = json_call(
+            &app,
+            Method::POST,
+            "/v1/verify",
+            None,
+            Some(json!({"credential": secret, "required_scopes": ["invoices:read"]})),
+        )
+        .await;
+        assert_eq!(
+            (verdict["reason"].as_str(), verdict["http_status"].as_u64()),
+            (Some(reason), Some(http)),
+            "after {action}: {verdict}"
+        );
+    }
 
     let (status, got) = json_call(&app, Method::GET, &format!("/v1/keys/{key}"), t, None).await;
     assert_eq!((status, got["key"]["id"].as_str()), (200, Some(key.as_str())));
