@@ -15,7 +15,7 @@ macro_rules! wire_enum {
     ($(#[$doc:meta])* $name:ident => $pb:ty as codes { $($variant:ident = $pbv:ident),* $(,)? }) => {
         wire_enum!(@ "SCREAMING_SNAKE_CASE" $(#[$doc])* $name => $pb { $($variant = $pbv),* });
     };
-    (@ $case:literal $(#[$doc:meta])* $name:ident => $pb:ty { $($variant:ident = $pbv:ident),* $(,)? }) => {
+    (@ $case:tt $(#[$doc:meta])* $name:ident => $pb:ty { $($variant:ident = $pbv:ident),* $(,)? }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
         #[serde(rename_all = $case)]

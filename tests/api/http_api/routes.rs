@@ -428,4 +428,19 @@ async fn the_openapi_document_is_3_1_and_lists_every_route() {
         );
     }
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    // The enums are documented with the words the API writes (a drift here fails every
+    // response carrying them in the fuzzer).
+    let words = |schema: &str| -> Vec<String> {
+        doc["components"]["schemas"][schema]["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{schema} is an enum"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(words("Role"), ["member", "operator", "admin", "owner"]);
+    assert_eq!(words("KeyStatus"), ["active", "expired", "revoked", "disabled"]);
+    assert_eq!(words("RateLimitSource"), ["key", "org", "built_in"]);
+    let reasons = words("VerifyReason");
+    assert!(reasons.iter().any(|r| r == "OK") && reasons.iter().any(|r| r == "DISABLED"), "{reasons:?}");
 }
