@@ -103,7 +103,9 @@ pub(super) async fn set_role(
             // end here (their feed entries drop the cached tokens on every replica), so the
             // old role cannot outlive the change; they log in again with the new one.
             sessions = end_sessions(&mut tx, Some(ctx.org_id), user, None, ctx).await?;
-            event.details.insert("ended_sessions".into(), sessions.len().to_string());
+            event
+                .details
+                .insert("ended_sessions".into(), sessions.len().to_string());
         }
         tx::insert_audit(&mut tx, &event).await?;
     }

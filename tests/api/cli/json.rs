@@ -145,7 +145,12 @@ async fn a_refusal_with_json_is_one_json_object_on_stderr_and_exit_1() {
     text.args(["keys", "get", "not-an-id"]);
     let refused = run(text, "").await;
     assert_eq!(refused.code, 1, "{}", refused.stderr);
-    assert_eq!(refused.stderr.matches("must be a UUID").count(), 1, "{}", refused.stderr);
+    assert_eq!(
+        refused.stderr.matches("must be a UUID").count(),
+        1,
+        "{}",
+        refused.stderr
+    );
 }
 
 #[tokio::test]

@@ -219,7 +219,10 @@ async fn an_expired_session_hands_a_reloaded_page_its_csrf_token_to_refresh_with
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.headers().get("x-csrf-token").is_none(), "a live session answers in the body");
+    assert!(
+        r.headers().get("x-csrf-token").is_none(),
+        "a live session answers in the body"
+    );
 
     app.clock.advance(std::time::Duration::from_secs(3600 + 120));
     let r = with_cookies(&client, Method::GET, url.clone(), &cookies)

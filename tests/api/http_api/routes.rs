@@ -126,7 +126,11 @@ async fn the_key_lifecycle_works_over_json_and_verify_decides_in_the_body() {
         ("enable", "active", "OK", 200),
     ] {
         let (status, changed) = json_call(&app, Method::POST, &format!("/v1/keys/{key}/{action}"), t, None).await;
-        assert_eq!((status, changed["key"]["status"].as_str()), (200, Some(status_word)), "{changed}");
+        assert_eq!(
+            (status, changed["key"]["status"].as_str()),
+            (200, Some(status_word)),
+            "{changed}"
+        );
         let (_, verdict) = json_call(
             &app,
             Method::POST,
@@ -442,5 +446,8 @@ async fn the_openapi_document_is_3_1_and_lists_every_route() {
     assert_eq!(words("KeyStatus"), ["active", "expired", "revoked", "disabled"]);
     assert_eq!(words("RateLimitSource"), ["key", "org", "built_in"]);
     let reasons = words("VerifyReason");
-    assert!(reasons.iter().any(|r| r == "OK") && reasons.iter().any(|r| r == "DISABLED"), "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r == "OK") && reasons.iter().any(|r| r == "DISABLED"),
+        "{reasons:?}"
+    );
 }

@@ -2,8 +2,8 @@
 //! deletion, and the audit log's actors and filters.
 
 use super::fixtures::{
-    Tenant, UA, at, change, changes_after, events, feed_end, first, issued_key, new_key, new_user, service_account, session,
-    tenant, unique,
+    Tenant, UA, at, change, changes_after, events, feed_end, first, issued_key, new_key, new_user, service_account,
+    session, tenant, unique,
 };
 use gatekey::domain::audit::{Actor, AuditContext, action};
 use gatekey::domain::fields::Name;
