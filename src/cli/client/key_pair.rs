@@ -1,8 +1,8 @@
 //! `gatekey keys issue-pair`: a publishable and a secret key issued together.
 
 use super::connect::{Api, ClientArgs};
-use super::keys::{expiry, metadata_map, policy, write_secrets_once};
-use super::parse::{self, EnvArg, RateSpec};
+use super::keys::{KeyTerms, write_secrets_once};
+use super::parse::EnvArg;
 use super::{key_view, output};
 use crate::proto::v1::{Environment, IssueKeyPairRequest};
 use anyhow::Context as _;
@@ -10,7 +10,6 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::json;
 use std::io::Write;
-use std::time::Duration;
 
 /// Arguments of `keys issue-pair`.
 #[derive(Debug, clap::Args)]
@@ -30,39 +29,25 @@ pub struct IssuePairArgs {
     /// Scope of the publishable key (read scopes only); repeat for several.
     #[arg(long = "publishable-scope", value_name = "SCOPE")]
     pub publishable_scopes: Vec<String>,
-    /// Client network allowed to use the keys; repeat for several. Default: any.
-    #[arg(long = "ip", value_name = "CIDR")]
-    pub ip_allowlist: Vec<String>,
-    /// When the keys expire. Default: never.
-    #[arg(long, value_name = "RFC3339", value_parser = parse::timestamp, conflicts_with = "expires_in")]
-    pub expires_at: Option<DateTime<Utc>>,
-    /// Expire the keys this long from now, e.g. 90d.
-    #[arg(long, value_name = "DURATION", value_parser = parse::duration)]
-    pub expires_in: Option<Duration>,
-    /// Own rate limit, e.g. 100/1m. Default: the org's.
-    #[arg(long, value_name = "LIMIT/WINDOW", value_parser = parse::rate_limit)]
-    pub rate_limit: Option<RateSpec>,
-    /// Requests allowed at once under --rate-limit. Default: the limit.
-    #[arg(long, requires = "rate_limit")]
-    pub burst: Option<u32>,
-    /// Metadata entry; repeat for several.
-    #[arg(long = "metadata", value_name = "KEY=VALUE", value_parser = parse::metadata)]
-    pub metadata: Vec<(String, String)>,
+    /// Allowlist, expiry, rate limit and metadata, the same for both keys.
+    #[command(flatten)]
+    pub terms: KeyTerms,
     #[command(flatten)]
     pub client: ClientArgs,
 }
 
 fn request(args: &IssuePairArgs, now: DateTime<Utc>) -> anyhow::Result<IssueKeyPairRequest> {
+    let terms = args.terms.resolve(now)?;
     Ok(IssueKeyPairRequest {
         service_account_id: args.service_account.clone(),
         name: args.name.clone(),
         environment: Environment::from(args.env) as i32,
         scopes: args.scopes.clone(),
         publishable_scopes: args.publishable_scopes.clone(),
-        ip_allowlist: args.ip_allowlist.clone(),
-        expires_at: expiry(args.expires_at, args.expires_in, now)?.map(parse::to_proto_timestamp),
-        rate_limit: policy(args.rate_limit, args.burst),
-        metadata: metadata_map(&args.metadata)?,
+        ip_allowlist: terms.ip_allowlist,
+        expires_at: terms.expires_at,
+        rate_limit: terms.rate_limit,
+        metadata: terms.metadata,
     })
 }
 

@@ -73,6 +73,16 @@ pub struct IssueArgs {
     /// Scope granted to the key; repeat for several.
     #[arg(long = "scope", value_name = "SCOPE")]
     pub scopes: Vec<String>,
+    #[command(flatten)]
+    pub terms: KeyTerms,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// What a new key is issued with besides its name, kind and scopes; a pair's two keys share
+/// them (`keys issue` and `keys issue-pair`).
+#[derive(Debug, clap::Args)]
+pub struct KeyTerms {
     /// Client network allowed to use the key; repeat for several. Default: any.
     #[arg(long = "ip", value_name = "CIDR")]
     pub ip_allowlist: Vec<String>,
@@ -91,8 +101,26 @@ pub struct IssueArgs {
     /// Metadata entry; repeat for several.
     #[arg(long = "metadata", value_name = "KEY=VALUE", value_parser = parse::metadata)]
     pub metadata: Vec<(String, String)>,
-    #[command(flatten)]
-    pub client: ClientArgs,
+}
+
+/// [`KeyTerms`] as the request fields they fill.
+pub(super) struct IssueTerms {
+    pub ip_allowlist: Vec<String>,
+    pub expires_at: Option<prost_types::Timestamp>,
+    pub rate_limit: Option<RateLimitPolicy>,
+    pub metadata: HashMap<String, String>,
+}
+
+impl KeyTerms {
+    /// The request fields, an `--expires-in` counted from `now`.
+    pub(super) fn resolve(&self, now: DateTime<Utc>) -> anyhow::Result<IssueTerms> {
+        Ok(IssueTerms {
+            ip_allowlist: self.ip_allowlist.clone(),
+            expires_at: expiry(self.expires_at, self.expires_in, now)?.map(parse::to_proto_timestamp),
+            rate_limit: policy(self.rate_limit, self.burst),
+            metadata: metadata_map(&self.metadata)?,
+        })
+    }
 }
 
 /// Arguments of `keys list`.
@@ -144,7 +172,7 @@ pub async fn run(cmd: KeysCommand, out: &mut impl Write) -> anyhow::Result<()> {
 }
 
 /// The expiry asked for by `--expires-at` or `--expires-in` (counted from `now`).
-pub(super) fn expiry(
+fn expiry(
     at: Option<DateTime<Utc>>,
     after: Option<Duration>,
     now: DateTime<Utc>,
@@ -158,7 +186,7 @@ pub(super) fn expiry(
 }
 
 /// The `--metadata` entries as a map; a key given twice is a usage error.
-pub(super) fn metadata_map(entries: &[(String, String)]) -> anyhow::Result<HashMap<String, String>> {
+fn metadata_map(entries: &[(String, String)]) -> anyhow::Result<HashMap<String, String>> {
     let mut metadata = HashMap::new();
     for (key, value) in entries {
         if metadata.insert(key.clone(), value.clone()).is_some() {
@@ -169,7 +197,7 @@ pub(super) fn metadata_map(entries: &[(String, String)]) -> anyhow::Result<HashM
 }
 
 /// The policy of `--rate-limit` and `--burst`; the burst defaults to the whole limit.
-pub(super) fn policy(spec: Option<RateSpec>, burst: Option<u32>) -> Option<RateLimitPolicy> {
+fn policy(spec: Option<RateSpec>, burst: Option<u32>) -> Option<RateLimitPolicy> {
     spec.map(|spec| RateLimitPolicy {
         limit: spec.limit,
         window: Some(parse::to_proto_duration(spec.window)),
@@ -178,18 +206,17 @@ pub(super) fn policy(spec: Option<RateSpec>, burst: Option<u32>) -> Option<RateL
 }
 
 fn issue_request(args: &IssueArgs, now: DateTime<Utc>) -> anyhow::Result<IssueKeyRequest> {
-    let expires_at = expiry(args.expires_at, args.expires_in, now)?;
-    let metadata = metadata_map(&args.metadata)?;
+    let terms = args.terms.resolve(now)?;
     Ok(IssueKeyRequest {
         service_account_id: args.service_account.clone(),
         name: args.name.clone(),
         kind: KeyKind::from(args.kind) as i32,
         environment: Environment::from(args.env) as i32,
         scopes: args.scopes.clone(),
-        ip_allowlist: args.ip_allowlist.clone(),
-        expires_at: expires_at.map(parse::to_proto_timestamp),
-        rate_limit: policy(args.rate_limit, args.burst),
-        metadata,
+        ip_allowlist: terms.ip_allowlist,
+        expires_at: terms.expires_at,
+        rate_limit: terms.rate_limit,
+        metadata: terms.metadata,
     })
 }
 
