@@ -29,7 +29,8 @@ impl ActorSlot {
         let _ = self.0.set(actor);
     }
 
-    fn get(&self) -> &str {
+    /// The actor, or `anonymous` before (or without) authentication.
+    pub fn get(&self) -> &str {
         self.0.get().map_or("anonymous", String::as_str)
     }
 }

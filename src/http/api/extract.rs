@@ -5,6 +5,7 @@
 use super::ApiState;
 use super::errors::ApiError;
 use super::session::{self, SESSION_COOKIE};
+use crate::telemetry::admin::ActorSlot;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -47,7 +48,18 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
         } else {
             &bytes
         };
-        parse(&mut serde_json::Deserializer::from_slice(bytes)).map(JsonBody)
+        // Serde would also read a struct from an array, by position; a body is an object.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::bad_request(
+                "malformed request: the body must be a JSON object",
+            ));
+        }
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let body = parse(&mut de)?;
+        // Anything after the object (a second object, garbage) makes the whole body malformed.
+        de.end()
+            .map_err(|_| ApiError::bad_request("malformed request: characters after the JSON object"))?;
+        Ok(JsonBody(body))
     }
 }
 
@@ -110,6 +122,7 @@ pub struct Call {
     authorization: Option<String>,
     user_agent: Option<String>,
     peer: Option<SocketAddr>,
+    actor: Option<ActorSlot>,
 }
 
 impl Call {
@@ -130,6 +143,10 @@ impl Call {
             local_addr: None,
             remote_addr: self.peer,
         });
+        if let Some(actor) = &self.actor {
+            // Filled in by the service once the caller is known, for `refusals` to log.
+            req.extensions_mut().insert(actor.clone());
+        }
         req
     }
 }
@@ -162,6 +179,7 @@ impl FromRequestParts<ApiState> for Call {
             authorization,
             user_agent,
             peer,
+            actor: parts.extensions.get::<ActorSlot>().cloned(),
         })
     }
 }

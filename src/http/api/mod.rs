@@ -11,6 +11,7 @@ pub mod extract;
 pub mod keys;
 pub mod limits;
 pub mod openapi;
+pub mod refusals;
 pub mod session;
 
 use crate::grpc::admin::AdminApi;
@@ -53,13 +54,21 @@ impl ApiState {
 
 /// `/v1/...` and `/console/session...`, every answer JSON and `Cache-Control: no-store`.
 pub fn router(state: ApiState) -> Router {
-    Router::new()
+    // The routes a caller may use without a credential: they take one in the body (login,
+    // refresh, logout, Verify) or describe the API.
+    let open = Router::new()
         .route("/v1/openapi.json", get(openapi_json))
         .route("/v1/auth/login", post(auth::login))
         .route("/v1/auth/refresh", post(auth::refresh))
         .route("/v1/auth/logout", post(auth::logout))
-        .route("/v1/auth/password", post(auth::change_password))
         .route("/v1/verify", post(auth::verify))
+        .route(
+            "/console/session",
+            post(session::login).get(session::current).delete(session::logout),
+        )
+        .route("/console/session/refresh", post(session::refresh));
+    let admin = Router::new()
+        .route("/v1/auth/password", post(auth::change_password))
         .route(
             "/v1/service-accounts",
             get(admin::list_service_accounts).post(admin::create_service_account),
@@ -90,13 +99,12 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/users/{id}/role", put(admin::set_user_role))
         .route("/v1/users/{id}", axum::routing::delete(admin::remove_user))
         .route("/v1/audit-events", get(admin::audit_events))
-        .route(
-            "/console/session",
-            post(session::login).get(session::current).delete(session::logout),
-        )
-        .route("/console/session/refresh", post(session::refresh))
+        .route_layer(axum::middleware::from_fn(refusals::admin_call));
+    open.merge(admin)
         .method_not_allowed_fallback(method_not_allowed)
         // Any other path under /v1 (forward-auth's own routes are more specific and win).
+        .route("/v1", any(not_found))
+        .route("/v1/", any(not_found))
         .route("/v1/{*rest}", any(not_found))
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(no_store))

@@ -297,9 +297,43 @@ async fn permission_and_validation_errors_have_the_json_shape() {
         .await
         .unwrap();
     assert_eq!(super::answer(response).await.0, 400);
+    // Only one JSON object is a body: not an array (serde would read it by position), not an
+    // object followed by more.
+    for raw in [
+        r#"["sneaky","member"]"#,
+        r#"{"name":"one","role":"member"}{"name":"two","role":"owner"}"#,
+        r#"{"name":"one","role":"member"} trailing"#,
+        r#""text""#,
+    ] {
+        let response = reqwest::Client::new()
+            .post(format!("{}/v1/service-accounts", app.http_addr))
+            .bearer_auth(&org.owner_token)
+            .header("content-type", "application/json")
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = super::answer(response).await;
+        assert_eq!((status, code(&body)), (400, "INVALID_ARGUMENT"), "{raw}: {body}");
+    }
+    let (_, listed) = json_call(&app, Method::GET, "/v1/service-accounts", t, None).await;
+    assert_eq!(listed["service_accounts"], json!([]), "nothing was created");
 
-    let (status, body) = json_call(&app, Method::GET, "/v1/no-such-thing", t, None).await;
-    assert_eq!((status, code(&body)), (404, "NOT_FOUND"));
+    // No credential at all: refused before the body is judged.
+    let (status, body) = json_call(
+        &app,
+        Method::POST,
+        "/v1/service-accounts",
+        None,
+        Some(json!({"colour": "red"})),
+    )
+    .await;
+    assert_eq!((status, code(&body)), (401, "MISSING_CREDENTIAL"));
+
+    for path in ["/v1/no-such-thing", "/v1", "/v1/"] {
+        let (status, body) = json_call(&app, Method::GET, path, t, None).await;
+        assert_eq!((status, code(&body)), (404, "NOT_FOUND"), "{path}");
+    }
     let (status, body) = json_call(&app, Method::PATCH, "/v1/service-accounts", t, None).await;
     assert_eq!((status, code(&body)), (405, "METHOD_NOT_ALLOWED"));
 }

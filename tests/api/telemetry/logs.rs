@@ -96,6 +96,32 @@ async fn failed_logins_and_refused_admin_calls_are_logged_with_the_actor_and_no_
     assert_eq!(unknown["method"], "gatekey.v1.KeyService/ListKeys");
     assert_eq!(unknown["actor"], "anonymous");
 
+    // The JSON API logs its refusals too: the member's, and an anonymous one (refused before
+    // its malformed body is read, as gRPC refuses before the message matters).
+    let client = reqwest::Client::new();
+    let refused = client
+        .post(format!("{}/v1/service-accounts", server.http))
+        .bearer_auth(&member_token)
+        .json(&serde_json::json!({"name": "ci", "role": "operator"}))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(refused.status(), 403);
+    let anonymous = client
+        .post(format!("{}/v1/service-accounts", server.http))
+        .json(&serde_json::json!({"bogus": 1}))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(anonymous.status(), 401);
+    let body: serde_json::Value = anonymous.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "MISSING_CREDENTIAL");
+    let http_member = line_where(&server, "admin call refused", |l| l["status"] == 403).await;
+    assert_eq!(http_member["route"], "POST /v1/service-accounts");
+    assert_eq!(http_member["actor"], actor);
+    let http_anonymous = line_where(&server, "admin call refused", |l| l["status"] == 401).await;
+    assert_eq!(http_anonymous["actor"], "anonymous");
+
     let everything = server.log_lines().join("\n");
     for secret in [
         wrong_password,
