@@ -21,8 +21,8 @@ pub struct ErrorObject {
     /// The stable UPPER_SNAKE reason (the gRPC ErrorInfo reason).
     pub code: String,
     pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub details: Option<ErrorDetails>,
+    /// Always present, `{}` when there is nothing more to say.
+    pub details: ErrorDetails,
 }
 
 /// Field violations of a bad request and the retry delay of a throttled one.
@@ -57,7 +57,7 @@ impl ApiError {
                 error: ErrorObject {
                     code: code.to_owned(),
                     message: message.into(),
-                    details: None,
+                    details: ErrorDetails::default(),
                 },
             },
         }
@@ -71,13 +71,10 @@ impl ApiError {
             "INVALID_ARGUMENT",
             format!("{field}: {description}"),
         );
-        e.body.error.details = Some(ErrorDetails {
-            field_violations: vec![FieldViolation {
-                field: field.to_owned(),
-                description,
-            }],
-            retry_after_secs: None,
-        });
+        e.body.error.details.field_violations = vec![FieldViolation {
+            field: field.to_owned(),
+            description,
+        }];
         e
     }
 
@@ -158,7 +155,7 @@ impl From<tonic::Status> for ApiError {
                 b.field_violations
                     .iter()
                     .map(|v| FieldViolation {
-                        field: v.field.clone(),
+                        field: json_field(&v.field),
                         description: v.description.clone(),
                     })
                     .collect()
@@ -169,20 +166,41 @@ impl From<tonic::Status> for ApiError {
             .and_then(|r| r.retry_delay)
             // Rounded up: a client that waits the whole seconds is never early.
             .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0));
-        let has_details = !field_violations.is_empty() || retry_after_secs.is_some();
+        // The message of a single violation starts with its field's name: the JSON one, too.
+        let message = match details.bad_request().and_then(|b| b.field_violations.first()) {
+            Some(v) if json_field(&v.field) != v.field => {
+                status.message().strip_prefix(&format!("{}:", v.field)).map_or_else(
+                    || status.message().to_owned(),
+                    |rest| format!("{}:{rest}", json_field(&v.field)),
+                )
+            }
+            _ => status.message().to_owned(),
+        };
         Self {
             status: http_status(status.code()),
             body: ErrorBody {
                 error: ErrorObject {
                     code,
-                    message: status.message().to_owned(),
-                    details: has_details.then_some(ErrorDetails {
+                    message,
+                    details: ErrorDetails {
                         field_violations,
                         retry_after_secs,
-                    }),
+                    },
                 },
             },
         }
+    }
+}
+
+/// The JSON name of a proto field path: the same, except that durations, proto `Duration`s,
+/// are whole seconds in JSON under a `_secs` name (`grace_period` is `grace_period_secs`,
+/// `rate_limit.window` is `rate_limit.window_secs`).
+fn json_field(proto: &str) -> String {
+    let last = proto.rsplit('.').next().unwrap_or(proto);
+    if matches!(last, "grace_period" | "window") {
+        format!("{proto}_secs")
+    } else {
+        proto.to_owned()
     }
 }
 
@@ -192,8 +210,7 @@ impl IntoResponse for ApiError {
             .body
             .error
             .details
-            .as_ref()
-            .and_then(|d| d.retry_after_secs)
+            .retry_after_secs
             .and_then(|s| HeaderValue::from_str(&s.to_string()).ok());
         let mut response = (self.status, Json(self.body)).into_response();
         if let Some(retry) = retry {

@@ -76,6 +76,8 @@ pub struct KeyBody {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RotateBody {
+    /// 0 (the default) revokes the old key at once; at most 30 days.
+    #[schema(maximum = 2_592_000)]
     pub grace_period_secs: Option<u32>,
 }
 

@@ -153,6 +153,27 @@ async fn the_key_lifecycle_works_over_json_and_verify_decides_in_the_body() {
     let (status, of_sa) = json_call(&app, Method::GET, &format!("/v1/service-accounts/{sa}/keys"), t, None).await;
     assert_eq!((status, of_sa["keys"].as_array().map(Vec::len)), (200, Some(1)));
 
+    // A violation names the JSON field, also where it differs from the proto's (`_secs`).
+    let (status, refused) = json_call(
+        &app,
+        Method::POST,
+        &format!("/v1/keys/{key}/rotate"),
+        t,
+        Some(json!({"grace_period_secs": 4_000_000})),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(
+        refused["error"]["details"]["field_violations"][0]["field"], "grace_period_secs",
+        "{refused}"
+    );
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("grace_period_secs:"),
+        "{refused}"
+    );
     let (status, rotated) = json_call(
         &app,
         Method::POST,
@@ -176,6 +197,7 @@ async fn the_key_lifecycle_works_over_json_and_verify_decides_in_the_body() {
     assert_eq!(status, 204, "{body}");
     let (status, gone) = json_call(&app, Method::GET, &format!("/v1/keys/{new_key}"), t, None).await;
     assert_eq!((status, code(&gone)), (404, "KEY_NOT_FOUND"));
+    assert_eq!(gone["error"]["details"], json!({}), "details is always there: {gone}");
 }
 
 #[tokio::test]
