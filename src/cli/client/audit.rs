@@ -30,6 +30,12 @@ pub struct ListArgs {
     /// Only events with exactly this action, e.g. service_account.key_revoked.
     #[arg(long)]
     pub action: Option<String>,
+    /// Only events by this user or key (its id).
+    #[arg(long, value_name = "ID")]
+    pub actor: Option<String>,
+    /// Only events on this object (its id: a key, service account, user...).
+    #[arg(long, value_name = "ID")]
+    pub target: Option<String>,
     #[command(flatten)]
     pub page: PageArgs,
     #[command(flatten)]
@@ -49,7 +55,8 @@ async fn list(args: ListArgs, out: &mut impl Write) -> anyhow::Result<()> {
         page_size: args.page.size(),
         page_token: args.page.token(),
         action: args.action.unwrap_or_default(),
-        ..ListAuditEventsRequest::default()
+        actor: args.actor.unwrap_or_default(),
+        target: args.target.unwrap_or_default(),
     };
     let response = api
         .admin()

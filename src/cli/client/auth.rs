@@ -100,7 +100,7 @@ pub async fn logout(args: LogoutArgs, out: &mut impl Write) -> anyhow::Result<()
         store.delete()?;
     }
     if args.client.json {
-        return output::json(out, &json!({}));
+        return output::json(out, &json!({ "logged_out_of": server.to_string() }));
     }
     writeln!(out, "logged out of {server}")?;
     Ok(())

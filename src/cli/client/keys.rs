@@ -403,7 +403,7 @@ async fn delete(args: KeyIdArgs, out: &mut impl Write) -> anyhow::Result<()> {
         .await
         .context("deleting the key")?;
     if args.client.json {
-        return output::json(out, &json!({}));
+        return output::json(out, &json!({ "deleted_key_id": args.key_id }));
     }
     writeln!(out, "deleted key {}", args.key_id)?;
     Ok(())

@@ -1,5 +1,5 @@
-//! Each new client command against a real server. All but the confirmation test call RPCs
-//! that other branches of issue 9 implement; they pass once those are merged.
+//! The admin surface's client commands against a real server: service-accounts delete, keys
+//! disable/enable/delete, users, limits, roles, password change and the audit log's filters.
 
 use super::json::{as_owner, error_object, issue_key};
 use super::{gatekey, json_of, run};
@@ -247,4 +247,47 @@ async fn password_change_reads_stdin_lines_and_the_new_password_logs_in() {
     wrong.args(["password", "change"]);
     let usage = run(wrong, "").await;
     assert_eq!(usage.code, 2, "no terminal and no --password-stdin: {}", usage.stderr);
+}
+
+#[tokio::test]
+async fn audit_list_filters_by_actor_and_target_and_keys_delete_says_what_it_deleted() {
+    let app = spawn_app().await;
+    let org = app.org("acme").await;
+    let dir = tempfile::tempdir().unwrap();
+    let issued = issue_key(dir.path(), &app, &org, &[]).await;
+    let id = issued["key"]["id"].as_str().unwrap().to_owned();
+
+    let mut revoke = as_owner(dir.path(), &app, &org);
+    revoke.args(["keys", "revoke", &id, "--json"]);
+    json_of(revoke).await;
+    let mut delete = as_owner(dir.path(), &app, &org);
+    delete.args(["keys", "delete", &id, "--json"]);
+    assert_eq!(json_of(delete).await, serde_json::json!({ "deleted_key_id": id }));
+
+    let mut on_key = as_owner(dir.path(), &app, &org);
+    on_key.args(["audit", "list", "--target", &id, "--json"]);
+    let events = json_of(on_key).await;
+    let actions: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "service_account.key_deleted",
+            "service_account.key_revoked",
+            "service_account.key_issued"
+        ]
+    );
+    let mut by_nobody = as_owner(dir.path(), &app, &org);
+    by_nobody.args(["audit", "list", "--actor", &uuid::Uuid::now_v7().to_string(), "--json"]);
+    assert_eq!(json_of(by_nobody).await["events"], serde_json::json!([]));
+    let mut by_owner = as_owner(dir.path(), &app, &org);
+    by_owner.args(["audit", "list", "--actor", &org.owner_id, "--json"]);
+    let events = json_of(by_owner).await;
+    let events = events["events"].as_array().unwrap();
+    assert!(events.len() >= 3);
+    assert!(events.iter().all(|e| e["actor_display"] == org.owner_email.as_str()));
 }
