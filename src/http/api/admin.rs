@@ -178,7 +178,7 @@ pub async fn create_service_account(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
-#[utoipa::path(delete, path = "/v1/service-accounts/{id}", tag = "service accounts", params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/v1/service-accounts/{id}", tag = "service accounts", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = DeletedServiceAccount), ErrorResponses), security(("bearer" = [])))]
 pub async fn delete_service_account(
     State(s): State<ApiState>,
@@ -236,7 +236,7 @@ pub async fn create_user(
     Ok((StatusCode::CREATED, Json(UserBody { user })))
 }
 
-#[utoipa::path(put, path = "/v1/users/{id}/role", tag = "users", params(("id" = String, Path)), request_body = Option<RoleBody>,
+#[utoipa::path(put, path = "/v1/users/{id}/role", tag = "users", params(("id" = String, Path, format = Uuid)), request_body = Option<RoleBody>,
     responses((status = 200, body = UserBody), ErrorResponses), security(("bearer" = [])))]
 pub async fn set_user_role(
     State(s): State<ApiState>,
@@ -257,7 +257,7 @@ pub async fn set_user_role(
     }))
 }
 
-#[utoipa::path(delete, path = "/v1/users/{id}", tag = "users", params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/v1/users/{id}", tag = "users", params(("id" = String, Path, format = Uuid)),
     responses((status = 204, description = "removed"), ErrorResponses), security(("bearer" = [])))]
 pub async fn remove_user(
     State(s): State<ApiState>,

@@ -184,7 +184,7 @@ pub async fn issue_pair(
     Ok((StatusCode::CREATED, Json(pair)))
 }
 
-#[utoipa::path(get, path = "/v1/service-accounts/{id}/keys", tag = "keys", params(("id" = String, Path), PageQuery),
+#[utoipa::path(get, path = "/v1/service-accounts/{id}/keys", tag = "keys", params(("id" = String, Path, format = Uuid), PageQuery),
     responses((status = 200, body = KeyList), ErrorResponses), security(("bearer" = [])))]
 pub async fn list_of_account(
     State(s): State<ApiState>,
@@ -227,7 +227,7 @@ async fn list_keys(
     }))
 }
 
-#[utoipa::path(get, path = "/v1/keys/{id}", tag = "keys", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/keys/{id}", tag = "keys", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = KeyBody), ErrorResponses), security(("bearer" = [])))]
 pub async fn get(State(s): State<ApiState>, call: Call, PathId(key_id): PathId) -> Result<Json<KeyBody>, ApiError> {
     let r = s
@@ -238,14 +238,14 @@ pub async fn get(State(s): State<ApiState>, call: Call, PathId(key_id): PathId) 
     Ok(Json(KeyBody { key: key_of(r.key) }))
 }
 
-#[utoipa::path(delete, path = "/v1/keys/{id}", tag = "keys", params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/v1/keys/{id}", tag = "keys", params(("id" = String, Path, format = Uuid)),
     responses((status = 204, description = "deleted"), ErrorResponses), security(("bearer" = [])))]
 pub async fn delete(State(s): State<ApiState>, call: Call, PathId(key_id): PathId) -> Result<StatusCode, ApiError> {
     s.keys.delete_key(call.request(pb::DeleteKeyRequest { key_id })).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/v1/keys/{id}/rotate", tag = "keys", params(("id" = String, Path)), request_body = Option<RotateBody>,
+#[utoipa::path(post, path = "/v1/keys/{id}/rotate", tag = "keys", params(("id" = String, Path, format = Uuid)), request_body = Option<RotateBody>,
     responses((status = 200, body = Rotated), ErrorResponses), security(("bearer" = [])))]
 pub async fn rotate(
     State(s): State<ApiState>,
@@ -271,7 +271,7 @@ pub async fn rotate(
     }))
 }
 
-#[utoipa::path(post, path = "/v1/keys/{id}/revoke", tag = "keys", params(("id" = String, Path)), request_body = Option<Empty>,
+#[utoipa::path(post, path = "/v1/keys/{id}/revoke", tag = "keys", params(("id" = String, Path, format = Uuid)), request_body = Option<Empty>,
     responses((status = 200, body = KeyBody), ErrorResponses), security(("bearer" = [])))]
 pub async fn revoke(
     State(s): State<ApiState>,
@@ -287,7 +287,7 @@ pub async fn revoke(
     Ok(Json(KeyBody { key: key_of(r.key) }))
 }
 
-#[utoipa::path(post, path = "/v1/keys/{id}/disable", tag = "keys", params(("id" = String, Path)), request_body = Option<Empty>,
+#[utoipa::path(post, path = "/v1/keys/{id}/disable", tag = "keys", params(("id" = String, Path, format = Uuid)), request_body = Option<Empty>,
     responses((status = 200, body = KeyBody), ErrorResponses), security(("bearer" = [])))]
 pub async fn disable(
     State(s): State<ApiState>,
@@ -303,7 +303,7 @@ pub async fn disable(
     Ok(Json(KeyBody { key: key_of(r.key) }))
 }
 
-#[utoipa::path(post, path = "/v1/keys/{id}/enable", tag = "keys", params(("id" = String, Path)), request_body = Option<Empty>,
+#[utoipa::path(post, path = "/v1/keys/{id}/enable", tag = "keys", params(("id" = String, Path, format = Uuid)), request_body = Option<Empty>,
     responses((status = 200, body = KeyBody), ErrorResponses), security(("bearer" = [])))]
 pub async fn enable(
     State(s): State<ApiState>,

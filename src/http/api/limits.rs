@@ -58,7 +58,7 @@ pub async fn set_org(
     set_limit(&s, &call, String::new(), b.policy).await
 }
 
-#[utoipa::path(get, path = "/v1/rate-limits/keys/{id}", tag = "rate limits", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/rate-limits/keys/{id}", tag = "rate limits", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = RateLimitBody), ErrorResponses), security(("bearer" = [])))]
 pub async fn get_key(
     State(s): State<ApiState>,
@@ -68,7 +68,7 @@ pub async fn get_key(
     get_limit(&s, &call, id).await
 }
 
-#[utoipa::path(put, path = "/v1/rate-limits/keys/{id}", tag = "rate limits", params(("id" = String, Path)),
+#[utoipa::path(put, path = "/v1/rate-limits/keys/{id}", tag = "rate limits", params(("id" = String, Path, format = Uuid)),
     request_body = Option<PolicyBody>, responses((status = 200, body = PolicyInForce), ErrorResponses), security(("bearer" = [])))]
 pub async fn set_key(
     State(s): State<ApiState>,
@@ -79,7 +79,7 @@ pub async fn set_key(
     set_limit(&s, &call, id, b.policy).await
 }
 
-#[utoipa::path(delete, path = "/v1/rate-limits/keys/{id}", tag = "rate limits", params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/v1/rate-limits/keys/{id}", tag = "rate limits", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = PolicyInForce), ErrorResponses), security(("bearer" = [])))]
 pub async fn clear_key(
     State(s): State<ApiState>,
