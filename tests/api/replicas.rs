@@ -100,6 +100,77 @@ async fn postgres_a_replica_without_notify_catches_up_by_polling_within_1_5_s() 
     eprintln!("caught up by polling alone in {took:?}");
 }
 
+/// Polls `other` until `credential` is decided with `reason` there; returns how long it took.
+async fn time_until(other: &TestApp, credential: &str, reason: pb::VerifyReason, limit: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let r = verify(other, credential, &[], "").await;
+        if r.reason == reason as i32 {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{credential:.12}… not {reason:?} on the other replica within {limit:?}: {:?}",
+            r.reason
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Issue 9's changes travel the feed like a revocation: a disabled key is DISABLED on B, an
+/// enabled one allowed again, and a removed member's token SESSION_REVOKED, each while B still
+/// had the old answer cached.
+async fn suspensions_and_removals_reach_the_other_replica(backend: Backend, bound: Duration) {
+    let Some(a) = Spawn::on(backend).start().await else {
+        eprintln!("skipped: no {backend:?} server configured (GATEKEY_TEST_POSTGRES_URL / GATEKEY_TEST_MYSQL_URL)");
+        return;
+    };
+    let b = Spawn::on(backend).replica_of(&a).start().await.expect("replica");
+    let org = a.org("acme").await;
+    a.unlimited(&org.owner_token).await;
+    let sa = a.service_account(&org.owner_token, "ci", pb::Role::Member).await;
+    let issued = a.issue(&org.owner_token, &sa, &[]).await;
+    let key_id = issued.key.expect("key").id;
+    assert!(verify(&b, &issued.secret, &[], "").await.allowed, "B has it cached");
+    a.keys()
+        .disable_key(authed(
+            &org.owner_token,
+            pb::DisableKeyRequest { key_id: key_id.clone() },
+        ))
+        .await
+        .expect("disable on A");
+    let disabled = time_until(&b, &issued.secret, pb::VerifyReason::Disabled, bound).await;
+    a.keys()
+        .enable_key(authed(&org.owner_token, pb::EnableKeyRequest { key_id }))
+        .await
+        .expect("enable on A");
+    let enabled = time_until(&b, &issued.secret, pb::VerifyReason::Ok, bound).await;
+
+    a.member(&org.owner_token, "leaving@acme.test", pb::Role::Member).await;
+    let token = a.login("leaving@acme.test").await.access_token;
+    let user_id = verify(&b, &token, &[], "")
+        .await
+        .principal
+        .expect("B knows the user")
+        .id;
+    a.admin()
+        .remove_user(authed(&org.owner_token, pb::RemoveUserRequest { user_id }))
+        .await
+        .expect("remove on A");
+    let removed = time_until(&b, &token, pb::VerifyReason::SessionRevoked, bound).await;
+    eprintln!("{backend:?}: disable {disabled:?}, enable {enabled:?}, removal {removed:?} on the other replica");
+}
+
+#[tokio::test]
+async fn postgres_suspensions_and_removals_reach_the_other_replica_by_notify() {
+    suspensions_and_removals_reach_the_other_replica(Backend::Postgres, Duration::from_millis(250)).await;
+}
+
+#[tokio::test]
+async fn sqlite_suspensions_and_removals_reach_the_other_replica_by_polling() {
+    suspensions_and_removals_reach_the_other_replica(Backend::Sqlite, Duration::from_millis(1500)).await;
+}
+
 #[tokio::test]
 async fn two_replicas_on_redis_share_one_budget() {
     let Ok(redis) = std::env::var("GATEKEY_TEST_REDIS_URL") else {
