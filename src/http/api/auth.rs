@@ -3,7 +3,7 @@
 use super::ApiState;
 use super::dto::{Environment, PrincipalType, Role, VerifyReason, text, time_to};
 use super::errors::ApiError;
-use super::extract::{Call, JsonBody};
+use super::extract::{Call, JsonBody, PublicCall};
 use super::openapi::ErrorResponses;
 use crate::proto::reply::auth_service_server::AuthService as _;
 use crate::proto::v1 as pb;
@@ -19,7 +19,9 @@ use utoipa::ToSchema;
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoginBody {
+    #[schema(required = true)]
     pub email: String,
+    #[schema(required = true)]
     pub password: String,
     pub remember_me: bool,
 }
@@ -54,6 +56,7 @@ impl From<pb::TokenResponse> for Tokens {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RefreshBody {
+    #[schema(required = true)]
     pub refresh_token: String,
 }
 
@@ -61,7 +64,9 @@ pub struct RefreshBody {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PasswordBody {
+    #[schema(required = true)]
     pub current_password: String,
+    #[schema(required = true)]
     pub new_password: String,
 }
 
@@ -175,7 +180,7 @@ impl From<pb::VerifyResponse> for VerifyDecision {
     responses((status = 200, body = Tokens), ErrorResponses))]
 pub async fn login(
     State(s): State<ApiState>,
-    call: Call,
+    PublicCall(call): PublicCall,
     JsonBody(b): JsonBody<LoginBody>,
 ) -> Result<Json<Tokens>, ApiError> {
     let r = s
@@ -195,7 +200,7 @@ pub async fn login(
     responses((status = 200, body = Tokens), ErrorResponses))]
 pub async fn refresh(
     State(s): State<ApiState>,
-    call: Call,
+    PublicCall(call): PublicCall,
     JsonBody(b): JsonBody<RefreshBody>,
 ) -> Result<Json<Tokens>, ApiError> {
     let r = s
@@ -213,7 +218,7 @@ pub async fn refresh(
     responses((status = 204, description = "logged out"), ErrorResponses))]
 pub async fn logout(
     State(s): State<ApiState>,
-    call: Call,
+    PublicCall(call): PublicCall,
     JsonBody(b): JsonBody<RefreshBody>,
 ) -> Result<StatusCode, ApiError> {
     s.auth
@@ -250,7 +255,7 @@ pub async fn change_password(
     responses((status = 200, body = VerifyDecision), ErrorResponses))]
 pub async fn verify(
     State(s): State<ApiState>,
-    call: Call,
+    PublicCall(call): PublicCall,
     JsonBody(b): JsonBody<VerifyBody>,
 ) -> Result<Json<VerifyDecision>, ApiError> {
     let reply = s

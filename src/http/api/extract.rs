@@ -11,6 +11,7 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use serde::de::DeserializeOwned;
+use serde_json::error::Category;
 use std::net::SocketAddr;
 use tonic::metadata::MetadataValue;
 use tonic::transport::server::TcpConnectInfo;
@@ -55,7 +56,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             ));
         }
         let mut de = serde_json::Deserializer::from_slice(bytes);
-        let body = parse(&mut de)?;
+        let body = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            // Broken JSON has no field to name, only a place (which says nothing to a client).
+            if matches!(e.inner().classify(), Category::Syntax | Category::Eof) {
+                ApiError::bad_request(format!("malformed request: {}", serde_words(&e.inner().to_string())))
+            } else {
+                violation(e.path().to_string(), &e.inner().to_string())
+            }
+        })?;
         // Anything after the object (a second object, garbage) makes the whole body malformed.
         de.end()
             .map_err(|_| ApiError::bad_request("malformed request: characters after the JSON object"))?;
@@ -77,23 +85,28 @@ where
     D: serde::Deserializer<'de>,
     D::Error: std::fmt::Display,
 {
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let message = e.inner().to_string();
-        // The path already ends in an unknown field's name, except at the top level.
-        let field = match unknown_field(&message) {
-            _ if path != "." => path,
-            Some(name) => name.to_owned(),
-            None => String::new(),
-        };
-        // serde's own words, cut before its position suffix (which says nothing to a client).
-        let description = message.split(" at line ").next().unwrap_or_default().to_owned();
-        if field.is_empty() {
-            ApiError::bad_request(format!("malformed request: {description}"))
-        } else {
-            ApiError::invalid_field(&field, description)
-        }
-    })
+    serde_path_to_error::deserialize(de).map_err(|e| violation(e.path().to_string(), &e.inner().to_string()))
+}
+
+/// A value serde refused, as a violation of the field at `path`.
+fn violation(path: String, message: &str) -> ApiError {
+    // The path already ends in an unknown field's name, except at the top level.
+    let field = match unknown_field(message) {
+        _ if path != "." => path,
+        Some(name) => name.to_owned(),
+        None => String::new(),
+    };
+    let description = serde_words(message);
+    if field.is_empty() {
+        ApiError::bad_request(format!("malformed request: {description}"))
+    } else {
+        ApiError::invalid_field(&field, description)
+    }
+}
+
+/// serde's own words, cut before its position suffix (which says nothing to a client).
+fn serde_words(message: &str) -> String {
+    message.split(" at line ").next().unwrap_or_default().to_owned()
 }
 
 /// The name in serde's "unknown field `x`, expected ..." message.
@@ -155,11 +168,8 @@ impl FromRequestParts<ApiState> for Call {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Self::Rejection> {
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-        let user_agent = header_text(&parts.headers, header::USER_AGENT.as_str());
-        // A header that is not text is still "present": the service answers it as invalid.
-        let authorization = match parts.headers.get(header::AUTHORIZATION) {
-            Some(value) => Some(value.to_str().unwrap_or("Invalid").to_owned()),
+        let authorization = match authorization_header(parts) {
+            Some(value) => Some(value),
             None => match session::cookie(&parts.headers, SESSION_COOKIE) {
                 Some(jwt) => {
                     if matches!(parts.method, Method::GET | Method::HEAD) {
@@ -175,12 +185,40 @@ impl FromRequestParts<ApiState> for Call {
                 None => None,
             },
         };
-        Ok(Self {
+        Ok(Self::with(parts, authorization))
+    }
+}
+
+impl Call {
+    fn with(parts: &Parts, authorization: Option<String>) -> Self {
+        Self {
             authorization,
-            user_agent,
-            peer,
+            user_agent: header_text(&parts.headers, header::USER_AGENT.as_str()),
+            peer: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0),
             actor: parts.extensions.get::<ActorSlot>().cloned(),
-        })
+        }
+    }
+}
+
+/// The `Authorization` header. One that is not text is still "present": the service answers
+/// it as invalid.
+fn authorization_header(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .map(|value| value.to_str().unwrap_or("Invalid").to_owned())
+}
+
+/// A call to a route that takes no credential of the caller's own (login, refresh, logout,
+/// verify): the console's session cookie is not read there, so a browser that holds one
+/// is neither asked for a CSRF proof nor answered as that session.
+pub struct PublicCall(pub Call);
+
+impl<S: Send + Sync> FromRequestParts<S> for PublicCall {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(Call::with(parts, authorization_header(parts))))
     }
 }
 

@@ -111,6 +111,59 @@ async fn a_cookie_session_changes_state_only_with_its_csrf_token() {
     assert_eq!(r.status(), 201);
 }
 
+/// Login, refresh, logout and Verify take their credential in the body: a browser that also
+/// holds a console session (or a stale cookie) is not asked for a CSRF token there, and the
+/// cookie does not stand in for the body's credential.
+#[tokio::test]
+async fn routes_that_take_no_session_ignore_the_console_cookie() {
+    let app = spawn_app().await;
+    let org = app.org("acme").await;
+    let sa = app
+        .service_account(&org.owner_token, "ops", gatekey::proto::v1::Role::Member)
+        .await;
+    let key = app.issue(&org.owner_token, &sa, &[]).await.secret;
+    let client = Client::new();
+    let (cookies, _) = console_login(&app, &client, &org.owner_email).await;
+    let post = |path: &str, body: Value| {
+        with_cookies(&client, Method::POST, format!("{}{path}", app.http_addr), &cookies).json(&body)
+    };
+
+    let r = post("/v1/verify", json!({"credential": key})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["reason"], "OK");
+    let r = post("/v1/verify", json!({})).send().await.unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert_ne!(body["allowed"], true, "the cookie is not Verify's credential: {body}");
+
+    let r = post(
+        "/v1/auth/login",
+        json!({"email": org.owner_email, "password": PASSWORD}),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let tokens: Value = r.json().await.unwrap();
+    let r = post("/v1/auth/refresh", json!({"refresh_token": tokens["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let rotated: Value = r.json().await.unwrap();
+    let r = post("/v1/auth/logout", json!({"refresh_token": rotated["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+
+    // A change still needs the CSRF token.
+    let r = post("/v1/service-accounts", json!({"name": "x", "role": "member"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code(&r.json::<Value>().await.unwrap()), "CSRF_TOKEN_INVALID");
+}
+
 /// The session cookie carries only a session: an API key planted in it (by a sibling site that
 /// can set cookies for the domain) would otherwise pass as a Bearer credential needing no CSRF
 /// token, since API keys have no session to derive one from.
