@@ -79,6 +79,16 @@ pub fn timestamp_from(field: &str, t: &prost_types::Timestamp) -> Result<UnixMs,
     Ok(UnixMs(t.seconds * 1000 + i64::from(t.nanos / 1_000_000)))
 }
 
+/// A new key's expiry: a valid timestamp in the future, checked here with the other fields so
+/// a request with several mistakes hears of all of them (the use case checks it again).
+pub fn expiry_from(field: &str, t: &prost_types::Timestamp, now: UnixMs) -> Result<UnixMs, FieldViolation> {
+    let at = timestamp_from(field, t)?;
+    if at <= now {
+        return Err(FieldViolation::new(field, "must be in the future"));
+    }
+    Ok(at)
+}
+
 pub fn timestamp_to(t: UnixMs) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: t.0.div_euclid(1000),

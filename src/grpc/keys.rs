@@ -33,7 +33,7 @@ fn key_id(raw: &str) -> Result<KeyId, ServiceError> {
     Ok(KeyId::parse("key_id", raw)?)
 }
 
-fn issue_input(r: pb::IssueKeyRequest) -> Result<IssueKeyInput, ServiceError> {
+fn issue_input(r: pb::IssueKeyRequest, now: UnixMs) -> Result<IssueKeyInput, ServiceError> {
     let mut v = Violations::default();
     let service_account_id = v.check(ServiceAccountId::parse("service_account_id", &r.service_account_id));
     let name = v.check(KeyName::parse("name", &r.name));
@@ -44,7 +44,7 @@ fn issue_input(r: pb::IssueKeyRequest) -> Result<IssueKeyInput, ServiceError> {
     let expires_at = v.check(
         r.expires_at
             .as_ref()
-            .map(|t| convert::timestamp_from("expires_at", t))
+            .map(|t| convert::expiry_from("expires_at", t, now))
             .transpose(),
     );
     let rate_limit = v.check(
@@ -70,7 +70,7 @@ fn issue_input(r: pb::IssueKeyRequest) -> Result<IssueKeyInput, ServiceError> {
     v.finish(input)
 }
 
-fn issue_pair_input(r: pb::IssueKeyPairRequest) -> Result<IssueKeyPairInput, ServiceError> {
+fn issue_pair_input(r: pb::IssueKeyPairRequest, now: UnixMs) -> Result<IssueKeyPairInput, ServiceError> {
     let mut v = Violations::default();
     let service_account_id = v.check(ServiceAccountId::parse("service_account_id", &r.service_account_id));
     let names = v.check(KeyName::pair("name", &r.name));
@@ -81,7 +81,7 @@ fn issue_pair_input(r: pb::IssueKeyPairRequest) -> Result<IssueKeyPairInput, Ser
     let expires_at = v.check(
         r.expires_at
             .as_ref()
-            .map(|t| convert::timestamp_from("expires_at", t))
+            .map(|t| convert::expiry_from("expires_at", t, now))
             .transpose(),
     );
     let rate_limit = v.check(
@@ -125,7 +125,7 @@ fn rotated_to(r: Option<&Rotated>, now: UnixMs) -> (Option<pb::ApiKey>, String, 
 impl KeyService for KeyApi {
     async fn issue_key(&self, req: Request<pb::IssueKeyRequest>) -> Result<Response<pb::IssueKeyResponse>, Status> {
         let caller = caller(&self.core, &req).await?;
-        let input = issue_input(req.into_inner())?;
+        let input = issue_input(req.into_inner(), self.core.clock.now())?;
         let issued = self.core.issue_key(&caller, input).await?;
         let now = self.core.clock.now();
         Ok(Response::new(pb::IssueKeyResponse {
@@ -226,7 +226,7 @@ impl KeyService for KeyApi {
         req: Request<pb::IssueKeyPairRequest>,
     ) -> Result<Response<pb::IssueKeyPairResponse>, Status> {
         let caller = caller(&self.core, &req).await?;
-        let input = issue_pair_input(req.into_inner())?;
+        let input = issue_pair_input(req.into_inner(), self.core.clock.now())?;
         let pair = self.core.issue_key_pair(&caller, input).await?;
         let now = self.core.clock.now();
         Ok(Response::new(pb::IssueKeyPairResponse {
