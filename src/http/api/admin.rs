@@ -18,7 +18,9 @@ use utoipa::{IntoParams, ToSchema};
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct CreateServiceAccountBody {
+    #[schema(required = true, min_length = 1)]
     pub name: String,
+    #[schema(required = true)]
     pub role: Option<Role>,
 }
 
@@ -45,8 +47,11 @@ pub struct DeletedServiceAccount {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct CreateUserBody {
+    #[schema(required = true)]
     pub email: String,
+    #[schema(required = true)]
     pub password: String,
+    #[schema(required = true)]
     pub role: Option<Role>,
 }
 
@@ -54,6 +59,7 @@ pub struct CreateUserBody {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RoleBody {
+    #[schema(required = true)]
     pub role: Option<Role>,
 }
 
@@ -81,6 +87,7 @@ pub struct AuditQuery {
     pub actor: String,
     /// Only events on this target id.
     pub target: String,
+    #[param(maximum = 1000)]
     pub page_size: u32,
     pub page_token: String,
 }

@@ -129,10 +129,13 @@ pub fn text(s: &str) -> Option<String> {
 #[serde(deny_unknown_fields)]
 pub struct RateLimitPolicy {
     #[serde(default)]
+    #[schema(required = true, minimum = 1, maximum = 10_000_000)]
     pub limit: u32,
     #[serde(default)]
+    #[schema(required = true, minimum = 1, maximum = 86_400)]
     pub window_secs: u32,
     #[serde(default)]
+    #[schema(required = true, minimum = 1, maximum = 10_000_000)]
     pub burst: u32,
 }
 
@@ -333,6 +336,7 @@ impl From<pb::AuditEvent> for AuditEvent {
 #[into_params(parameter_in = Query)]
 pub struct Page {
     #[serde(default)]
+    #[param(maximum = 1000)]
     pub page_size: u32,
     #[serde(default)]
     pub page_token: String,

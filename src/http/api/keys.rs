@@ -18,6 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct IssueKeyBody {
+    #[schema(required = true, min_length = 1)]
     pub name: String,
     pub kind: Option<KeyKind>,
     pub environment: Option<Environment>,
@@ -39,6 +40,7 @@ pub struct IssuedKey {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct IssueKeyPairBody {
+    #[schema(required = true, min_length = 1)]
     pub name: String,
     pub environment: Option<Environment>,
     pub scopes: Vec<String>,
@@ -106,6 +108,7 @@ pub struct Empty {}
 #[into_params(parameter_in = Query)]
 pub struct KeysQuery {
     pub service_account_id: String,
+    #[param(maximum = 1000)]
     pub page_size: u32,
     pub page_token: String,
 }
@@ -115,6 +118,7 @@ pub struct KeysQuery {
 #[serde(deny_unknown_fields, default)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    #[param(maximum = 1000)]
     pub page_size: u32,
     pub page_token: String,
 }

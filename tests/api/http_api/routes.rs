@@ -260,6 +260,39 @@ async fn permission_and_validation_errors_have_the_json_shape() {
         "{body}"
     );
 
+    // Every bad field of a request is named at once, a past expiry with the rest.
+    let (_, sa) = json_call(
+        &app,
+        Method::POST,
+        "/v1/service-accounts",
+        t,
+        Some(json!({"name": "svc", "role": "member"})),
+    )
+    .await;
+    let sa_id = sa["service_account"]["id"].as_str().unwrap();
+    let (status, body) = json_call(
+        &app,
+        Method::POST,
+        &format!("/v1/service-accounts/{sa_id}/keys"),
+        t,
+        Some(json!({
+            "name": "",
+            "scopes": ["BAD SCOPE"],
+            "ip_allowlist": ["300.1.1.1/99"],
+            "expires_at": "2000-01-01T00:00:00Z",
+        })),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let mut fields: Vec<&str> = body["error"]["details"]["field_violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["field"].as_str().unwrap())
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["expires_at", "ip_allowlist", "name", "scopes"], "{body}");
+
     let (status, body) = json_call(
         &app,
         Method::POST,
@@ -319,6 +352,22 @@ async fn permission_and_validation_errors_have_the_json_shape() {
         .await
         .unwrap();
     assert_eq!(super::answer(response).await.0, 400);
+    // Broken JSON has no field to blame: the error names none.
+    for raw in [r#"{"name":"#, r#"{"name":"x","role":"member",,}"#, r#"{"name" "x"}"#] {
+        let response = reqwest::Client::new()
+            .post(format!("{}/v1/service-accounts", app.http_addr))
+            .bearer_auth(&org.owner_token)
+            .header("content-type", "application/json")
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = super::answer(response).await;
+        assert_eq!((status, code(&body)), (400, "INVALID_ARGUMENT"), "{raw}: {body}");
+        assert_eq!(body["error"]["details"], json!({}), "{raw}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with("malformed request"), "{raw}: {message}");
+    }
     // Only one JSON object is a body: not an array (serde would read it by position), not an
     // object followed by more.
     for raw in [
@@ -339,7 +388,13 @@ async fn permission_and_validation_errors_have_the_json_shape() {
         assert_eq!((status, code(&body)), (400, "INVALID_ARGUMENT"), "{raw}: {body}");
     }
     let (_, listed) = json_call(&app, Method::GET, "/v1/service-accounts", t, None).await;
-    assert_eq!(listed["service_accounts"], json!([]), "nothing was created");
+    let names: Vec<&str> = listed["service_accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|sa| sa["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["svc"], "nothing but svc was created");
 
     // No credential at all: refused before the body is judged.
     let (status, body) = json_call(
@@ -506,4 +561,31 @@ async fn the_openapi_document_is_3_1_and_lists_every_route() {
         reasons.iter().any(|r| r == "OK") && reasons.iter().any(|r| r == "DISABLED"),
         "{reasons:?}"
     );
+    // What the service requires and bounds, the document says (a client generated from it
+    // should not find out by a 400).
+    let required = |schema: &str| -> Vec<String> {
+        let mut names: Vec<String> = doc["components"]["schemas"][schema]["required"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{schema} has required fields"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect();
+        names.sort_unstable();
+        names
+    };
+    assert_eq!(required("LoginBody"), ["email", "password"]);
+    assert_eq!(required("CreateServiceAccountBody"), ["name", "role"]);
+    assert_eq!(required("RateLimitPolicy"), ["burst", "limit", "window_secs"]);
+    let limit = &doc["components"]["schemas"]["RateLimitPolicy"]["properties"]["limit"];
+    assert_eq!(
+        (limit["minimum"].as_f64(), limit["maximum"].as_f64()),
+        (Some(1.0), Some(1e7))
+    );
+    let page_size = doc["paths"]["/v1/keys"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "page_size")
+        .unwrap();
+    assert_eq!(page_size["schema"]["maximum"].as_f64(), Some(1000.0), "{page_size}");
 }
