@@ -38,7 +38,10 @@ fn auth_reason(f: AuthFailure) -> (&'static str, &'static str) {
 fn denial_reason(d: Denial) -> (&'static str, &'static str) {
     match d {
         Denial::InsufficientRole => ("INSUFFICIENT_ROLE", "this call requires the owner or admin role"),
-        Denial::RoleAboveOwn => ("ROLE_ABOVE_OWN", "a role above your own cannot be granted"),
+        Denial::RoleAboveOwn => (
+            "ROLE_ABOVE_OWN",
+            "a role above your own cannot be granted, and whoever holds one cannot be changed or removed",
+        ),
         Denial::ApiKeyNotAllowed => ("API_KEY_NOT_ALLOWED", "API keys may not make this call"),
     }
 }
