@@ -25,7 +25,7 @@ function rateLimitForm(current, ctx) {
   const p = current.policy || { limit: 0, window_secs: 60, burst: 0 };
   const limit = number('limit', p.limit, 1, 'org-limit');
   const windowSecs = number('window_secs', p.window_secs, 1, 'org-window');
-  const burst = number('burst', p.burst, 0, 'org-burst');
+  const burst = number('burst', p.burst, 1, 'org-burst');
   const inForce = h('p', { className: 'muted', dataset: { testid: 'org-policy' } },
     `In force: ${policy(current.policy)} (${SOURCES[current.source] || 'org default'}).`);
   const saved = h('span', { className: 'copied', role: 'status' });
