@@ -333,36 +333,20 @@ async fn permission_and_validation_errors_have_the_json_shape() {
     .await;
     assert_eq!((status, code(&body)), (413, "PAYLOAD_TOO_LARGE"));
 
-    let response = reqwest::Client::new()
-        .post(format!("{}/v1/service-accounts", app.http_addr))
-        .bearer_auth(&org.owner_token)
-        .header("content-type", "text/plain")
-        .body("{\"name\":\"a\"}")
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = super::answer(response).await;
-    assert_eq!((status, code(&body)), (400, "INVALID_ARGUMENT"));
-    let response = reqwest::Client::new()
-        .post(format!("{}/v1/service-accounts", app.http_addr))
-        .bearer_auth(&org.owner_token)
-        .header("content-type", "application/json")
-        .body("{\"name\":")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(super::answer(response).await.0, 400);
-    // Broken JSON has no field to blame: the error names none.
-    for raw in [r#"{"name":"#, r#"{"name":"x","role":"member",,}"#, r#"{"name" "x"}"#] {
-        let response = reqwest::Client::new()
+    // A body sent as written, to create a service account.
+    let post_raw = |content_type: &'static str, raw: &'static str| {
+        let request = reqwest::Client::new()
             .post(format!("{}/v1/service-accounts", app.http_addr))
             .bearer_auth(&org.owner_token)
-            .header("content-type", "application/json")
-            .body(raw)
-            .send()
-            .await
-            .unwrap();
-        let (status, body) = super::answer(response).await;
+            .header("content-type", content_type)
+            .body(raw);
+        async move { super::answer(request.send().await.unwrap()).await }
+    };
+    let (status, body) = post_raw("text/plain", "{\"name\":\"a\"}").await;
+    assert_eq!((status, code(&body)), (400, "INVALID_ARGUMENT"));
+    // Broken JSON has no field to blame: the error names none.
+    for raw in [r#"{"name":"#, r#"{"name":"x","role":"member",,}"#, r#"{"name" "x"}"#] {
+        let (status, body) = post_raw("application/json", raw).await;
         assert_eq!((status, code(&body)), (400, "INVALID_ARGUMENT"), "{raw}: {body}");
         assert_eq!(body["error"]["details"], json!({}), "{raw}: {body}");
         let message = body["error"]["message"].as_str().unwrap();
@@ -376,15 +360,7 @@ async fn permission_and_validation_errors_have_the_json_shape() {
         r#"{"name":"one","role":"member"} trailing"#,
         r#""text""#,
     ] {
-        let response = reqwest::Client::new()
-            .post(format!("{}/v1/service-accounts", app.http_addr))
-            .bearer_auth(&org.owner_token)
-            .header("content-type", "application/json")
-            .body(raw)
-            .send()
-            .await
-            .unwrap();
-        let (status, body) = super::answer(response).await;
+        let (status, body) = post_raw("application/json", raw).await;
         assert_eq!((status, code(&body)), (400, "INVALID_ARGUMENT"), "{raw}: {body}");
     }
     let (_, listed) = json_call(&app, Method::GET, "/v1/service-accounts", t, None).await;
