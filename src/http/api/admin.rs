@@ -1,7 +1,7 @@
 //! Service accounts, users, rate limits, role scopes and the audit log: AdminService over JSON.
 
 use super::ApiState;
-use super::dto::{AuditEvent, RateLimitPolicy, RateLimitSource, Role, ServiceAccount, User};
+use super::dto::{AuditEvent, RateLimitPolicy, RateLimitSource, Role, ScopeName, ServiceAccount, User};
 use super::errors::ApiError;
 use super::extract::{Call, JsonBody, JsonQuery, PathId};
 use super::keys::PageQuery;
@@ -20,7 +20,7 @@ use utoipa::{IntoParams, ToSchema};
 pub struct CreateServiceAccountBody {
     #[schema(required = true, min_length = 1)]
     pub name: String,
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Role)]
     pub role: Option<Role>,
 }
 
@@ -47,11 +47,11 @@ pub struct DeletedServiceAccount {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct CreateUserBody {
-    #[schema(required = true)]
+    #[schema(required = true, format = Email)]
     pub email: String,
-    #[schema(required = true)]
+    #[schema(required = true, min_length = 8, max_length = 1024)]
     pub password: String,
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Role)]
     pub role: Option<Role>,
 }
 
@@ -59,7 +59,7 @@ pub struct CreateUserBody {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RoleBody {
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Role)]
     pub role: Option<Role>,
 }
 
@@ -82,6 +82,7 @@ pub struct UserList {
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only events of this action (`service_account.key_issued`).
+    #[param(pattern = r"^[a-z._]{0,64}$")]
     pub action: String,
     /// Only events by this actor: a user id or a key id.
     pub actor: String,
@@ -140,6 +141,7 @@ pub struct RoleScopesList {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScopesBody {
+    #[schema(value_type = Vec<ScopeName>, max_items = 64)]
     pub scopes: Vec<String>,
 }
 
@@ -164,7 +166,7 @@ pub async fn list_service_accounts(
     }))
 }
 
-#[utoipa::path(post, path = "/v1/service-accounts", tag = "service accounts", request_body = Option<CreateServiceAccountBody>,
+#[utoipa::path(post, path = "/v1/service-accounts", tag = "service accounts", request_body = CreateServiceAccountBody,
     responses((status = 201, body = ServiceAccountBody), ErrorResponses), security(("bearer" = [])))]
 pub async fn create_service_account(
     State(s): State<ApiState>,
@@ -223,7 +225,7 @@ pub async fn list_users(
     }))
 }
 
-#[utoipa::path(post, path = "/v1/users", tag = "users", request_body = Option<CreateUserBody>,
+#[utoipa::path(post, path = "/v1/users", tag = "users", request_body = CreateUserBody,
     responses((status = 201, body = UserBody), ErrorResponses), security(("bearer" = [])))]
 pub async fn create_user(
     State(s): State<ApiState>,
@@ -243,7 +245,7 @@ pub async fn create_user(
     Ok((StatusCode::CREATED, Json(UserBody { user })))
 }
 
-#[utoipa::path(put, path = "/v1/users/{id}/role", tag = "users", params(("id" = String, Path, format = Uuid)), request_body = Option<RoleBody>,
+#[utoipa::path(put, path = "/v1/users/{id}/role", tag = "users", params(("id" = String, Path, format = Uuid)), request_body = RoleBody,
     responses((status = 200, body = UserBody), ErrorResponses), security(("bearer" = [])))]
 pub async fn set_user_role(
     State(s): State<ApiState>,

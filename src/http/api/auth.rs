@@ -1,7 +1,7 @@
 //! Login, refresh, logout, password change and Verify: AuthService over JSON.
 
 use super::ApiState;
-use super::dto::{Environment, PrincipalType, Role, VerifyReason, text, time_to};
+use super::dto::{Environment, PrincipalType, RequiredScopeName, Role, VerifyReason, text, time_to};
 use super::errors::ApiError;
 use super::extract::{Call, JsonBody, PublicCall};
 use super::openapi::ErrorResponses;
@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoginBody {
-    #[schema(required = true)]
+    #[schema(required = true, format = Email)]
     pub email: String,
     #[schema(required = true)]
     pub password: String,
@@ -56,7 +56,7 @@ impl From<pb::TokenResponse> for Tokens {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RefreshBody {
-    #[schema(required = true)]
+    #[schema(required = true, min_length = 1)]
     pub refresh_token: String,
 }
 
@@ -66,7 +66,7 @@ pub struct RefreshBody {
 pub struct PasswordBody {
     #[schema(required = true)]
     pub current_password: String,
-    #[schema(required = true)]
+    #[schema(required = true, min_length = 8, max_length = 1024)]
     pub new_password: String,
 }
 
@@ -81,8 +81,10 @@ pub struct PasswordChanged {
 #[serde(deny_unknown_fields, default)]
 pub struct VerifyBody {
     pub credential: String,
+    #[schema(value_type = Vec<RequiredScopeName>, max_items = 32)]
     pub required_scopes: Vec<String>,
     pub client_ip: String,
+    #[schema(maximum = 1_000_000)]
     pub cost: u32,
 }
 
@@ -176,7 +178,7 @@ impl From<pb::VerifyResponse> for VerifyDecision {
     }
 }
 
-#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = Option<LoginBody>,
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginBody,
     responses((status = 200, body = Tokens), ErrorResponses))]
 pub async fn login(
     State(s): State<ApiState>,
@@ -196,7 +198,7 @@ pub async fn login(
     Ok(Json(Tokens::from(r)))
 }
 
-#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = Option<RefreshBody>,
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshBody,
     responses((status = 200, body = Tokens), ErrorResponses))]
 pub async fn refresh(
     State(s): State<ApiState>,
@@ -214,7 +216,7 @@ pub async fn refresh(
     Ok(Json(Tokens::from(r)))
 }
 
-#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", request_body = Option<RefreshBody>,
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", request_body = RefreshBody,
     responses((status = 204, description = "logged out"), ErrorResponses))]
 pub async fn logout(
     State(s): State<ApiState>,
@@ -229,7 +231,7 @@ pub async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/v1/auth/password", tag = "auth", request_body = Option<PasswordBody>,
+#[utoipa::path(post, path = "/v1/auth/password", tag = "auth", request_body = PasswordBody,
     responses((status = 200, body = PasswordChanged), ErrorResponses), security(("bearer" = [])))]
 pub async fn change_password(
     State(s): State<ApiState>,

@@ -1,10 +1,13 @@
 //! The JSON shapes shared by several routes, and their conversions from and to the proto
 //! messages. Field names are the proto's, so a field violation names the JSON field too.
 
+use crate::domain::scope::MAX_SCOPE_LEN;
 use crate::proto::v1 as pb;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::HashMap;
-use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::{PartialSchema, ToSchema};
 
 /// A JSON enum beside its proto enum: lowercase words (`operator`, `active`) for values, or
 /// with `as codes` the UPPER_SNAKE of a stable reason, as error codes and gateway headers are.
@@ -329,6 +332,38 @@ impl From<pb::AuditEvent> for AuditEvent {
         }
     }
 }
+
+/// A scope as a request names it, for the document only (bodies carry scopes as text and the
+/// service parses them): lowercase segments of `a-z 0-9 _ -` joined by `.` or `:`, the last
+/// of which may be `*`.
+pub struct ScopeName;
+
+/// A scope a request needs, for the document only: as [`ScopeName`], but never a wildcard.
+pub struct RequiredScopeName;
+
+fn scope_schema(pattern: &str) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(pattern))
+        .max_length(Some(MAX_SCOPE_LEN))
+        .into()
+}
+
+impl PartialSchema for ScopeName {
+    fn schema() -> RefOr<Schema> {
+        scope_schema(r"^([a-z0-9_-]+[.:])*([a-z0-9_-]+|\*)$")
+    }
+}
+
+impl ToSchema for ScopeName {}
+
+impl PartialSchema for RequiredScopeName {
+    fn schema() -> RefOr<Schema> {
+        scope_schema(r"^([a-z0-9_-]+[.:])*[a-z0-9_-]+$")
+    }
+}
+
+impl ToSchema for RequiredScopeName {}
 
 /// `page_size` and `page_token` of a list.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]

@@ -1,7 +1,7 @@
 //! `/v1/keys` and the key routes under a service account: KeyService over JSON.
 
 use super::ApiState;
-use super::dto::{ApiKey, Environment, Instant, KeyKind, RateLimitPolicy, key_of, secs_to_duration};
+use super::dto::{ApiKey, Environment, Instant, KeyKind, RateLimitPolicy, ScopeName, key_of, secs_to_duration};
 use super::errors::ApiError;
 use super::extract::{Call, JsonBody, JsonQuery, PathId};
 use super::openapi::ErrorResponses;
@@ -22,6 +22,7 @@ pub struct IssueKeyBody {
     pub name: String,
     pub kind: Option<KeyKind>,
     pub environment: Option<Environment>,
+    #[schema(value_type = Vec<ScopeName>, max_items = 64)]
     pub scopes: Vec<String>,
     pub ip_allowlist: Vec<String>,
     pub expires_at: Option<Instant>,
@@ -43,7 +44,9 @@ pub struct IssueKeyPairBody {
     #[schema(required = true, min_length = 1)]
     pub name: String,
     pub environment: Option<Environment>,
+    #[schema(value_type = Vec<ScopeName>, max_items = 64)]
     pub scopes: Vec<String>,
+    #[schema(value_type = Vec<ScopeName>, max_items = 64)]
     pub publishable_scopes: Vec<String>,
     pub ip_allowlist: Vec<String>,
     pub expires_at: Option<Instant>,
@@ -123,7 +126,7 @@ pub struct PageQuery {
     pub page_token: String,
 }
 
-#[utoipa::path(post, path = "/v1/service-accounts/{id}/keys", tag = "keys", request_body = Option<IssueKeyBody>,
+#[utoipa::path(post, path = "/v1/service-accounts/{id}/keys", tag = "keys", request_body = IssueKeyBody,
     params(("id" = String, Path, description = "service account id")),
     responses((status = 201, body = IssuedKey), ErrorResponses), security(("bearer" = [])))]
 pub async fn issue(
@@ -154,7 +157,7 @@ pub async fn issue(
     Ok((StatusCode::CREATED, Json(issued)))
 }
 
-#[utoipa::path(post, path = "/v1/service-accounts/{id}/key-pairs", tag = "keys", request_body = Option<IssueKeyPairBody>,
+#[utoipa::path(post, path = "/v1/service-accounts/{id}/key-pairs", tag = "keys", request_body = IssueKeyPairBody,
     params(("id" = String, Path, description = "service account id")),
     responses((status = 201, body = IssuedKeyPair), ErrorResponses), security(("bearer" = [])))]
 pub async fn issue_pair(

@@ -115,8 +115,10 @@ fn hmac_b64(key: &[u8], message: &[u8]) -> String {
 #[serde(deny_unknown_fields)]
 pub struct ConsoleLogin {
     #[serde(default)]
+    #[schema(required = true, format = Email)]
     pub email: String,
     #[serde(default)]
+    #[schema(required = true)]
     pub password: String,
 }
 
@@ -173,7 +175,7 @@ impl Browser {
 }
 
 /// Logs in and sets both cookies.
-#[utoipa::path(post, path = "/console/session", tag = "console", request_body = Option<ConsoleLogin>,
+#[utoipa::path(post, path = "/console/session", tag = "console", request_body = ConsoleLogin,
     responses((status = 200, body = ConsoleSession), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)))]
 pub async fn login(
     State(state): State<ApiState>,

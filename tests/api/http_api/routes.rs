@@ -564,4 +564,11 @@ async fn the_openapi_document_is_3_1_and_lists_every_route() {
         .find(|p| p["name"] == "page_size")
         .unwrap();
     assert_eq!(page_size["schema"]["maximum"].as_f64(), Some(1000.0), "{page_size}");
+    // A body with required fields is itself required; one whose fields all have defaults is not.
+    let body_required = |method: &str, path: &str| doc["paths"][path][method]["requestBody"]["required"] == true;
+    assert!(body_required("post", "/v1/users") && body_required("post", "/v1/auth/login"));
+    assert!(!body_required("post", "/v1/keys/{id}/revoke") && !body_required("post", "/v1/verify"));
+    let scope = &doc["components"]["schemas"]["ScopeName"];
+    assert!(scope["pattern"].as_str().unwrap().ends_with("|\\*)$"), "{scope}");
+    assert_eq!(scope["maxLength"], 128);
 }
