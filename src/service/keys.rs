@@ -153,7 +153,8 @@ impl Core {
         }
     }
 
-    /// Any member lists its org's keys; an API key lists only its own service account's.
+    /// Any member lists its org's keys, or one service account's (NOT_FOUND when the org has no such
+    /// account); an API key lists only its own service account's.
     pub async fn list_keys(
         &self,
         caller: &Caller,
@@ -171,6 +172,17 @@ impl Core {
             },
             CallerIdentity::User { .. } => service_account,
         };
+        // Naming an account that is not there (deleted, foreign, never existed) is a 404, as
+        // for every other route under it, not an empty list that reads like "no keys yet".
+        if let Some(id) = service_account
+            && self
+                .store
+                .get_service_account(caller.principal.org(), id)
+                .await?
+                .is_none()
+        {
+            return Err(ServiceError::NotFound(Resource::ServiceAccount));
+        }
         Ok(self.store.list_keys(caller.principal.org(), filter, page).await?)
     }
 

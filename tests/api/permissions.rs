@@ -226,6 +226,24 @@ async fn a_foreign_orgs_ids_answer_exactly_like_nonexistent_ones() {
         .await
         .expect("list");
     assert!(b_keys.into_inner().keys.is_empty());
+    for sa in [a_sa.clone(), uuid::Uuid::now_v7().to_string()] {
+        let listed = app
+            .keys()
+            .list_keys(authed(
+                &b.owner_token,
+                pb::ListKeysRequest {
+                    service_account_id: sa,
+                    ..Default::default()
+                },
+            ))
+            .await;
+        let status = assert_error(listed, Code::NotFound, "SERVICE_ACCOUNT_NOT_FOUND");
+        assert_eq!(
+            status.message(),
+            "service account not found",
+            "same words for foreign and missing"
+        );
+    }
     let b_sas = app
         .admin()
         .list_service_accounts(authed(&b.owner_token, pb::ListServiceAccountsRequest::default()))

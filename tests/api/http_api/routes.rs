@@ -216,6 +216,19 @@ async fn a_foreign_orgs_key_is_not_found_like_a_nonexistent_one() {
     assert_eq!((status, code(&foreign)), (404, "KEY_NOT_FOUND"));
     assert_eq!(foreign, nonexistent);
     assert_eq!(status2, 404);
+
+    // The same for a service account's key list, as for its other routes.
+    let (status, foreign) = json_call(&app, Method::GET, &format!("/v1/service-accounts/{sa}/keys"), t, None).await;
+    let (status2, nonexistent) = json_call(
+        &app,
+        Method::GET,
+        &format!("/v1/service-accounts/{missing}/keys"),
+        t,
+        None,
+    )
+    .await;
+    assert_eq!((status, code(&foreign)), (404, "SERVICE_ACCOUNT_NOT_FOUND"));
+    assert_eq!((status2, foreign), (404, nonexistent));
 }
 
 #[tokio::test]
