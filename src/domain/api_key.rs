@@ -1,5 +1,6 @@
 //! The API-key record and its computed status.
 
+use super::FieldViolation;
 use super::audit::Actor;
 use super::fields::{KeyName, Metadata};
 use super::ids::{KeyId, KeyPairId, OrgId, ServiceAccountId};
@@ -26,6 +27,14 @@ pub struct KeyTimes {
     pub revoked_at: Option<UnixMs>,
     pub expires_at: Option<UnixMs>,
     pub disabled_at: Option<UnixMs>,
+}
+
+/// A new key's expiry, which must lie after `now` (a key born expired is a mistake).
+pub fn future_expiry(field: &str, at: UnixMs, now: UnixMs) -> Result<UnixMs, FieldViolation> {
+    if at <= now {
+        return Err(FieldViolation::new(field, "must be in the future"));
+    }
+    Ok(at)
 }
 
 /// Revoked wins over expired, expired over disabled: the permanent end is what an admin needs

@@ -82,11 +82,7 @@ pub fn timestamp_from(field: &str, t: &prost_types::Timestamp) -> Result<UnixMs,
 /// A new key's expiry: a valid timestamp in the future, checked here with the other fields so
 /// a request with several mistakes hears of all of them (the use case checks it again).
 pub fn expiry_from(field: &str, t: &prost_types::Timestamp, now: UnixMs) -> Result<UnixMs, FieldViolation> {
-    let at = timestamp_from(field, t)?;
-    if at <= now {
-        return Err(FieldViolation::new(field, "must be in the future"));
-    }
-    Ok(at)
+    crate::domain::api_key::future_expiry(field, timestamp_from(field, t)?, now)
 }
 
 pub fn timestamp_to(t: UnixMs) -> prost_types::Timestamp {

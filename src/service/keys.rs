@@ -3,7 +3,7 @@
 
 use super::{Caller, CallerIdentity, Core, Resource, ServiceError, ServiceResult};
 use crate::domain::FieldViolation;
-use crate::domain::api_key::{ApiKey, KeyRotation, NewKey};
+use crate::domain::api_key::{ApiKey, KeyRotation, NewKey, future_expiry};
 use crate::domain::fields::{KeyName, Metadata};
 use crate::domain::ids::{KeyId, KeyPairId, ServiceAccountId};
 use crate::domain::ip::IpAllowlist;
@@ -96,8 +96,8 @@ impl Core {
         expires_at: Option<UnixMs>,
         now: UnixMs,
     ) -> ServiceResult<ServiceAccount> {
-        if expires_at.is_some_and(|t| t <= now) {
-            return Err(FieldViolation::new("expires_at", "must be in the future").into());
+        if let Some(at) = expires_at {
+            future_expiry("expires_at", at, now)?;
         }
         let sa = self
             .store
@@ -153,37 +153,39 @@ impl Core {
         }
     }
 
-    /// Any member lists its org's keys, or one service account's (NOT_FOUND when the org has no such
-    /// account); an API key lists only its own service account's.
+    /// Any member lists its org's keys, or one service account's: an account the org never
+    /// had (foreign or made up) is NOT_FOUND, while a deleted one still lists its revoked keys.
+    /// An API key lists only its own service account's.
     pub async fn list_keys(
         &self,
         caller: &Caller,
         service_account: Option<ServiceAccountId>,
         page: PageRequest,
     ) -> ServiceResult<Page<ApiKey>> {
-        let filter = match caller.principal {
+        let org = caller.principal.org();
+        let (filter, named) = match caller.principal {
             CallerIdentity::Key {
                 service_account: own, ..
             } => match service_account {
                 Some(other) if other != own => {
                     return Err(ServiceError::PermissionDenied(Denial::ApiKeyNotAllowed));
                 }
-                _ => Some(own),
+                _ => (Some(own), None),
             },
-            CallerIdentity::User { .. } => service_account,
+            CallerIdentity::User { .. } => (service_account, service_account),
         };
-        // Naming an account that is not there (deleted, foreign, never existed) is a 404, as
-        // for every other route under it, not an empty list that reads like "no keys yet".
-        if let Some(id) = service_account
-            && self
-                .store
-                .get_service_account(caller.principal.org(), id)
-                .await?
-                .is_none()
+        let first_page = page.after.is_none();
+        let found = self.store.list_keys(org, filter, page).await?;
+        // Only an empty first page can mean "no such account": one with keys exists or existed.
+        // A deleted account without keys answers NOT_FOUND too; nothing of it is left to list.
+        if let Some(id) = named
+            && first_page
+            && found.items.is_empty()
+            && self.store.get_service_account(org, id).await?.is_none()
         {
             return Err(ServiceError::NotFound(Resource::ServiceAccount));
         }
-        Ok(self.store.list_keys(caller.principal.org(), filter, page).await?)
+        Ok(found)
     }
 
     /// A key of the caller's org; for an API key caller, only its own service account's keys

@@ -70,6 +70,21 @@ async fn deleting_a_service_account_revokes_its_keys_and_frees_its_name() {
         ))
         .await;
     assert_error(issue_again, Code::NotFound, "SERVICE_ACCOUNT_NOT_FOUND");
+    // Its keys stay, revoked, for their history: still listed under the deleted account.
+    let history = app
+        .keys()
+        .list_keys(authed(
+            &org.owner_token,
+            pb::ListKeysRequest {
+                service_account_id: sa.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("a deleted account's keys")
+        .into_inner();
+    assert_eq!(history.keys.len(), 2);
+    assert!(history.keys.iter().all(|k| k.status == pb::KeyStatus::Revoked as i32));
     app.service_account(&org.owner_token, "ci", pb::Role::Member).await;
 
     let events = app.audit_events(&org.owner_token, "service_account.deleted").await;
