@@ -30,7 +30,7 @@ export async function openNewKey(accounts, preselected, ctx) {
   const days = h('input', { type: 'number', name: 'expires_in_days', min: 1, step: 1, dataset: { testid: 'new-key-expires-days' } });
   const limit = h('input', { type: 'number', name: 'limit', min: 1, step: 1, dataset: { testid: 'new-key-limit' } });
   const windowSecs = h('input', { type: 'number', name: 'window_secs', min: 1, step: 1, value: '60', dataset: { testid: 'new-key-window' } });
-  const burst = h('input', { type: 'number', name: 'burst', min: 0, step: 1, dataset: { testid: 'new-key-burst' } });
+  const burst = h('input', { type: 'number', name: 'burst', min: 1, step: 1, placeholder: 'as requests', dataset: { testid: 'new-key-burst' } });
 
   const body = [
     field('Name', name),
@@ -65,7 +65,8 @@ export async function openNewKey(accounts, preselected, ctx) {
         request.rate_limit = {
           limit: Number(limit.value),
           window_secs: Number(windowSecs.value || 60),
-          burst: Number(burst.value || 0),
+          // Empty burst: the limit itself, as `gatekey limits set` defaults it.
+          burst: Number(burst.value || limit.value),
         };
       }
       const base = `/v1/service-accounts/${encodeURIComponent(account.value)}`;

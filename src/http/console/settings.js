@@ -22,7 +22,7 @@ function number(name, value, min, testid) {
 }
 
 function rateLimitForm(current, ctx) {
-  const p = current.policy || { limit: 0, window_secs: 60, burst: 0 };
+  const p = current.policy || { limit: 1000, window_secs: 60, burst: 100 }; // the built-in default
   const limit = number('limit', p.limit, 1, 'org-limit');
   const windowSecs = number('window_secs', p.window_secs, 1, 'org-window');
   const burst = number('burst', p.burst, 1, 'org-burst');
