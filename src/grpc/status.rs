@@ -74,7 +74,7 @@ fn precondition_reason(p: Precondition) -> (&'static str, &'static str) {
         Precondition::LastOwner => ("LAST_OWNER", "the org's last owner cannot be demoted or removed"),
         // The use cases answer this one as PERMISSION_DENIED ROLE_ABOVE_OWN; mapped here too so
         // the map stays exhaustive.
-        Precondition::MemberOutranksCaller => ("ROLE_ABOVE_OWN", "the member's role is above your own"),
+        Precondition::MemberOutranksCaller => denial_reason(Denial::RoleAboveOwn),
         Precondition::PasswordChanged => (
             "PASSWORD_CHANGED",
             "the password was changed meanwhile; try again with the current one",

@@ -298,7 +298,9 @@ async function memberFlow(page, context) {
   }
   await nav(page, 'settings');
   assert.equal(await page.getByTestId('org-limit-save').count(), 0, 'a member cannot change the org limit');
-  assert.equal(await page.getByTestId('org-limit').isEditable(), false, 'the org limit is shown read-only');
+  const orgLimit = page.getByTestId('org-limit');
+  assert.equal(await orgLimit.isEditable(), false, 'the org limit is shown read-only');
+  assert.equal(await orgLimit.evaluate((el) => getComputedStyle(el).cursor), 'not-allowed', 'and looks it');
   assert.equal(await page.getByTestId('nav-audit').isVisible(), false, 'the audit log (admins only) is not offered');
   assert.equal(await page.getByTestId('alert').isVisible(), false, 'no error was shown to the member');
 

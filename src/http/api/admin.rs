@@ -47,8 +47,10 @@ pub struct DeletedServiceAccount {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct CreateUserBody {
-    #[schema(required = true, format = Email)]
+    /// An address like name@example.com (checked loosely: one `@`, text on both sides).
+    #[schema(required = true)]
     pub email: String,
+    /// At least 8 characters, at most 1024 bytes.
     #[schema(required = true, min_length = 8, max_length = 1024)]
     pub password: String,
     #[schema(required = true, value_type = Role)]

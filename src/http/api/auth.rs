@@ -66,6 +66,7 @@ pub struct RefreshBody {
 pub struct PasswordBody {
     #[schema(required = true)]
     pub current_password: String,
+    /// At least 8 characters, at most 1024 bytes.
     #[schema(required = true, min_length = 8, max_length = 1024)]
     pub new_password: String,
 }

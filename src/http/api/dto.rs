@@ -127,7 +127,7 @@ pub fn text(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_owned())
 }
 
-/// `{"limit": 100, "window_secs": 60, "burst": 0}`.
+/// `{"limit": 100, "window_secs": 60, "burst": 10}`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitPolicy {

@@ -1,5 +1,5 @@
-//! Reading a request: the JSON body and query (unknown fields and malformed input are 400s
-//! naming the field), and the call context handed to the service impls (credential, user
+//! Reading a request: the JSON body and query (unknown fields and wrongly typed values are
+//! 400s naming the field, JSON that does not parse a 400 naming none), and the call context handed to the service impls (credential, user
 //! agent, peer address), with the CSRF rule for cookie-authenticated changes.
 
 use super::ApiState;
@@ -39,7 +39,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                 ApiError::bad_request("the request body could not be read")
             }
         })?;
-        // No body, or `null` (the document calls every body optional), reads as `{}`.
+        // No body, or `null`, reads as `{}`: a body whose fields all have defaults is optional
+        // in the document, and one with required fields gets its missing fields named.
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) || bytes.trim_ascii() == b"null" {
             b"{}"
         } else if !json {

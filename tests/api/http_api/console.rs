@@ -133,7 +133,11 @@ async fn routes_that_take_no_session_ignore_the_console_cookie() {
     assert_eq!(r.json::<Value>().await.unwrap()["reason"], "OK");
     let r = post("/v1/verify", json!({})).send().await.unwrap();
     let body: Value = r.json().await.unwrap();
-    assert_ne!(body["allowed"], true, "the cookie is not Verify's credential: {body}");
+    assert_eq!(
+        (&body["allowed"], &body["reason"]),
+        (&json!(false), &json!("MISSING_CREDENTIAL")),
+        "the cookie is not Verify's credential: {body}"
+    );
 
     let r = post(
         "/v1/auth/login",

@@ -1,8 +1,10 @@
 //! The HTTP/JSON admin API: the same calls as gRPC, with JSON errors; the console's cookie
-//! session with its CSRF rule; the OpenAPI document.
+//! session with its CSRF rule; validation; the OpenAPI document.
 
 mod console;
+mod openapi;
 mod routes;
+mod validation;
 
 use crate::support::app::{PASSWORD, TestApp};
 use reqwest::{Client, Method, Response};
@@ -44,6 +46,19 @@ async fn json_call(
     body: Option<Value>,
 ) -> (u16, Value) {
     answer(call(app, method, path, token, body).await).await
+}
+
+/// A service-account creation whose body is sent as written, under `content_type`.
+async fn post_raw(app: &TestApp, token: &str, content_type: &str, raw: &str) -> (u16, Value) {
+    let response = Client::new()
+        .post(format!("{}/v1/service-accounts", app.http_addr))
+        .bearer_auth(token)
+        .header("content-type", content_type)
+        .body(raw.to_owned())
+        .send()
+        .await
+        .expect("http call");
+    answer(response).await
 }
 
 /// The error code of a JSON error body.

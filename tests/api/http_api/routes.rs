@@ -1,6 +1,6 @@
 //! Every existing `/v1` route: the happy path, and the error shapes of permission and validation.
 
-use super::{call, code, json_call, login};
+use super::{code, json_call, login, post_raw};
 use crate::support::app::{PASSWORD, spawn_app};
 use gatekey::proto::v1 as pb;
 use reqwest::Method;
@@ -273,39 +273,6 @@ async fn permission_and_validation_errors_have_the_json_shape() {
         "{body}"
     );
 
-    // Every bad field of a request is named at once, a past expiry with the rest.
-    let (_, sa) = json_call(
-        &app,
-        Method::POST,
-        "/v1/service-accounts",
-        t,
-        Some(json!({"name": "svc", "role": "member"})),
-    )
-    .await;
-    let sa_id = sa["service_account"]["id"].as_str().unwrap();
-    let (status, body) = json_call(
-        &app,
-        Method::POST,
-        &format!("/v1/service-accounts/{sa_id}/keys"),
-        t,
-        Some(json!({
-            "name": "",
-            "scopes": ["BAD SCOPE"],
-            "ip_allowlist": ["300.1.1.1/99"],
-            "expires_at": "2000-01-01T00:00:00Z",
-        })),
-    )
-    .await;
-    assert_eq!(status, 400, "{body}");
-    let mut fields: Vec<&str> = body["error"]["details"]["field_violations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["field"].as_str().unwrap())
-        .collect();
-    fields.sort_unstable();
-    assert_eq!(fields, ["expires_at", "ip_allowlist", "name", "scopes"], "{body}");
-
     let (status, body) = json_call(
         &app,
         Method::POST,
@@ -346,25 +313,8 @@ async fn permission_and_validation_errors_have_the_json_shape() {
     .await;
     assert_eq!((status, code(&body)), (413, "PAYLOAD_TOO_LARGE"));
 
-    // A body sent as written, to create a service account.
-    let post_raw = |content_type: &'static str, raw: &'static str| {
-        let request = reqwest::Client::new()
-            .post(format!("{}/v1/service-accounts", app.http_addr))
-            .bearer_auth(&org.owner_token)
-            .header("content-type", content_type)
-            .body(raw);
-        async move { super::answer(request.send().await.unwrap()).await }
-    };
-    let (status, body) = post_raw("text/plain", "{\"name\":\"a\"}").await;
+    let (status, body) = post_raw(&app, &org.owner_token, "text/plain", "{\"name\":\"a\"}").await;
     assert_eq!((status, code(&body)), (400, "INVALID_ARGUMENT"));
-    // Broken JSON has no field to blame: the error names none.
-    for raw in [r#"{"name":"#, r#"{"name":"x","role":"member",,}"#, r#"{"name" "x"}"#] {
-        let (status, body) = post_raw("application/json", raw).await;
-        assert_eq!((status, code(&body)), (400, "INVALID_ARGUMENT"), "{raw}: {body}");
-        assert_eq!(body["error"]["details"], json!({}), "{raw}: {body}");
-        let message = body["error"]["message"].as_str().unwrap();
-        assert!(message.starts_with("malformed request"), "{raw}: {message}");
-    }
     // Only one JSON object is a body: not an array (serde would read it by position), not an
     // object followed by more.
     for raw in [
@@ -373,17 +323,11 @@ async fn permission_and_validation_errors_have_the_json_shape() {
         r#"{"name":"one","role":"member"} trailing"#,
         r#""text""#,
     ] {
-        let (status, body) = post_raw("application/json", raw).await;
+        let (status, body) = post_raw(&app, &org.owner_token, "application/json", raw).await;
         assert_eq!((status, code(&body)), (400, "INVALID_ARGUMENT"), "{raw}: {body}");
     }
     let (_, listed) = json_call(&app, Method::GET, "/v1/service-accounts", t, None).await;
-    let names: Vec<&str> = listed["service_accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|sa| sa["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["svc"], "nothing but svc was created");
+    assert_eq!(listed["service_accounts"], json!([]), "nothing was created");
 
     // No credential at all: refused before the body is judged.
     let (status, body) = json_call(
@@ -478,110 +422,4 @@ async fn users_audit_events_rate_limits_and_roles_work_over_json() {
         ),
         (400, Some("role"))
     );
-}
-
-#[tokio::test]
-async fn the_openapi_document_is_3_1_and_lists_every_route() {
-    let app = spawn_app().await;
-    let response = call(&app, Method::GET, "/v1/openapi.json", None, None).await;
-    let (status, doc) = super::answer(response).await;
-    assert_eq!(status, 200);
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1."));
-    let routes = [
-        ("post", "/v1/auth/login"),
-        ("post", "/v1/auth/refresh"),
-        ("post", "/v1/auth/logout"),
-        ("post", "/v1/auth/password"),
-        ("post", "/v1/verify"),
-        ("get", "/v1/service-accounts"),
-        ("post", "/v1/service-accounts"),
-        ("delete", "/v1/service-accounts/{id}"),
-        ("get", "/v1/service-accounts/{id}/keys"),
-        ("post", "/v1/service-accounts/{id}/keys"),
-        ("post", "/v1/service-accounts/{id}/key-pairs"),
-        ("get", "/v1/keys"),
-        ("get", "/v1/keys/{id}"),
-        ("delete", "/v1/keys/{id}"),
-        ("post", "/v1/keys/{id}/rotate"),
-        ("post", "/v1/keys/{id}/revoke"),
-        ("post", "/v1/keys/{id}/disable"),
-        ("post", "/v1/keys/{id}/enable"),
-        ("get", "/v1/rate-limits/org"),
-        ("put", "/v1/rate-limits/org"),
-        ("get", "/v1/rate-limits/keys/{id}"),
-        ("put", "/v1/rate-limits/keys/{id}"),
-        ("delete", "/v1/rate-limits/keys/{id}"),
-        ("get", "/v1/roles"),
-        ("put", "/v1/roles/{role}/scopes"),
-        ("get", "/v1/users"),
-        ("post", "/v1/users"),
-        ("put", "/v1/users/{id}/role"),
-        ("delete", "/v1/users/{id}"),
-        ("get", "/v1/audit-events"),
-        ("post", "/console/session"),
-        ("get", "/console/session"),
-        ("delete", "/console/session"),
-        ("post", "/console/session/refresh"),
-    ];
-    for (method, path) in routes {
-        let op = &doc["paths"][path][method];
-        assert!(op.is_object(), "{method} {path} missing");
-        assert!(
-            op["responses"]["400"].is_object() || path.starts_with("/console"),
-            "{method} {path}"
-        );
-    }
-    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
-    // The enums are documented with the words the API writes (a drift here fails every
-    // response carrying them in the fuzzer).
-    let words = |schema: &str| -> Vec<String> {
-        doc["components"]["schemas"][schema]["enum"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{schema} is an enum"))
-            .iter()
-            .map(|v| v.as_str().unwrap().to_owned())
-            .collect()
-    };
-    assert_eq!(words("Role"), ["member", "operator", "admin", "owner"]);
-    assert_eq!(words("KeyStatus"), ["active", "expired", "revoked", "disabled"]);
-    assert_eq!(words("RateLimitSource"), ["key", "org", "built_in"]);
-    let reasons = words("VerifyReason");
-    assert!(
-        reasons.iter().any(|r| r == "OK") && reasons.iter().any(|r| r == "DISABLED"),
-        "{reasons:?}"
-    );
-    // What the service requires and bounds, the document says (a client generated from it
-    // should not find out by a 400).
-    let required = |schema: &str| -> Vec<String> {
-        let mut names: Vec<String> = doc["components"]["schemas"][schema]["required"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{schema} has required fields"))
-            .iter()
-            .map(|v| v.as_str().unwrap().to_owned())
-            .collect();
-        names.sort_unstable();
-        names
-    };
-    assert_eq!(required("LoginBody"), ["email", "password"]);
-    assert_eq!(required("CreateServiceAccountBody"), ["name", "role"]);
-    assert_eq!(required("RateLimitPolicy"), ["burst", "limit", "window_secs"]);
-    let limit = &doc["components"]["schemas"]["RateLimitPolicy"]["properties"]["limit"];
-    assert_eq!(
-        (limit["minimum"].as_f64(), limit["maximum"].as_f64()),
-        (Some(1.0), Some(1e7))
-    );
-    let page_size = doc["paths"]["/v1/keys"]["get"]["parameters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "page_size")
-        .unwrap();
-    assert_eq!(page_size["schema"]["maximum"].as_f64(), Some(1000.0), "{page_size}");
-    // A body with required fields is itself required; one whose fields all have defaults is not.
-    let body_required = |method: &str, path: &str| doc["paths"][path][method]["requestBody"]["required"] == true;
-    assert!(body_required("post", "/v1/users") && body_required("post", "/v1/auth/login"));
-    assert!(!body_required("post", "/v1/keys/{id}/revoke") && !body_required("post", "/v1/verify"));
-    let scope = &doc["components"]["schemas"]["ScopeName"];
-    assert!(scope["pattern"].as_str().unwrap().ends_with("|\\*)$"), "{scope}");
-    assert_eq!(scope["maxLength"], 128);
 }
