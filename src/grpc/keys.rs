@@ -125,9 +125,9 @@ fn rotated_to(r: Option<&Rotated>, now: UnixMs) -> (Option<pb::ApiKey>, String, 
 impl KeyService for KeyApi {
     async fn issue_key(&self, req: Request<pb::IssueKeyRequest>) -> Result<Response<pb::IssueKeyResponse>, Status> {
         let caller = caller(&self.core, &req).await?;
-        let input = issue_input(req.into_inner(), self.core.clock.now())?;
-        let issued = self.core.issue_key(&caller, input).await?;
         let now = self.core.clock.now();
+        let input = issue_input(req.into_inner(), now)?;
+        let issued = self.core.issue_key(&caller, input).await?;
         Ok(Response::new(pb::IssueKeyResponse {
             key: Some(api_key_to(&issued.key, now)),
             secret: issued.secret.expose_secret().to_owned(),
@@ -226,9 +226,9 @@ impl KeyService for KeyApi {
         req: Request<pb::IssueKeyPairRequest>,
     ) -> Result<Response<pb::IssueKeyPairResponse>, Status> {
         let caller = caller(&self.core, &req).await?;
-        let input = issue_pair_input(req.into_inner(), self.core.clock.now())?;
-        let pair = self.core.issue_key_pair(&caller, input).await?;
         let now = self.core.clock.now();
+        let input = issue_pair_input(req.into_inner(), now)?;
+        let pair = self.core.issue_key_pair(&caller, input).await?;
         Ok(Response::new(pb::IssueKeyPairResponse {
             pair_id: pair.pair_id.to_string(),
             publishable_key: Some(api_key_to(&pair.publishable.key, now)),

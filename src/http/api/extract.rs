@@ -1,6 +1,7 @@
 //! Reading a request: the JSON body and query (unknown fields and wrongly typed values are
-//! 400s naming the field, JSON that does not parse a 400 naming none), and the call context handed to the service impls (credential, user
-//! agent, peer address), with the CSRF rule for cookie-authenticated changes.
+//! 400s naming the field, JSON that does not parse a 400 naming none), and the call context
+//! handed to the service impls (credential, user agent, peer address), with the CSRF rule for
+//! cookie-authenticated changes.
 
 use super::ApiState;
 use super::errors::ApiError;
@@ -80,7 +81,7 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
 }
 
-/// Deserialises, turning serde's error into a field violation that names the field.
+/// Deserialises a query string, turning serde's error into a violation naming the field.
 fn parse<'de, T: serde::Deserialize<'de>, D>(de: D) -> Result<T, ApiError>
 where
     D: serde::Deserializer<'de>,
